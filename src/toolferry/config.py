@@ -1,0 +1,158 @@
+"""Configuration: defaults, then a TOML file, then ``TOOLFERRY_*`` environment variables.
+
+The TOML file is ``$TOOLFERRY_CONFIG`` when set, else ``config.toml`` in the data directory.
+Keys are the field names below, at the top level of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "toolferry"
+
+
+def _memory_gb() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024 / 1024, 2)
+    except OSError:
+        pass
+    return 1.0
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file named by TOOLFERRY_CONFIG, else DATA_DIR/config.toml if present."""
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get("TOOLFERRY_CONFIG")
+        if explicit:
+            path = Path(explicit)
+            if not path.is_file():
+                raise ValueError(f"TOOLFERRY_CONFIG names {path}, which is not a file")
+        else:
+            data_dir = Path(os.environ.get("TOOLFERRY_DATA_DIR") or default_data_dir())
+            path = data_dir / "config.toml"
+            if not path.is_file():
+                return {}
+        with path.open("rb") as fh:
+            try:
+                return tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path}: {exc}") from exc
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+
+class Settings(BaseSettings):
+    """Every setting of the hub, its site and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="TOOLFERRY_", extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded default keeps its database, task work dirs and files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; default: SQLite in DATA_DIR/toolferry.db.",
+    )
+    url: str | None = Field(
+        default=None, description="Hub the CLI talks to; unset: run an embedded hub in-process."
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token the CLI sends.")
+    host: str = Field(default="127.0.0.1", description="Address `toolferry server` binds.")
+    port: int = Field(default=8740, description="Port `toolferry server` binds.")
+    auth: Literal["auto", "token", "none"] = Field(
+        default="auto",
+        description=(
+            "token: every request needs a bearer token; none: no auth (loopback only); "
+            "auto: token once any token exists, else none."
+        ),
+    )
+    runtime: Literal["auto", "docker", "none"] = Field(
+        default="auto",
+        description="Default runtime of the hub's site; auto: docker when an engine answers.",
+    )
+    docker_host: str | None = Field(
+        default=None, description="Docker Engine address; default: DOCKER_HOST or the socket."
+    )
+    capacity_cpus: float = Field(
+        default_factory=lambda: float(os.cpu_count() or 1),
+        description="Cores the hub's site may hand to tasks.",
+    )
+    capacity_ram_gb: float = Field(
+        default_factory=_memory_gb, description="Memory (GB) the hub's site may hand to tasks."
+    )
+    default_cpu_cores: float = Field(
+        default=1.0, description="Cores reserved for a task that does not ask for any."
+    )
+    default_ram_gb: float = Field(
+        default=0.0, description="Memory (GB) reserved for a task that does not ask for any."
+    )
+    max_content_bytes: int = Field(
+        default=1024 * 1024, description="Largest inline input `content` accepted (bytes)."
+    )
+    file_allowed_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Host directories file:// inputs and outputs may use (DATA_DIR/storage always).",
+    )
+    allow_task_network: bool = Field(
+        default=True,
+        description="Whether a task may ask for the network (backend parameter network=host).",
+    )
+    log_tail_bytes: int = Field(
+        default=10 * 1024, description="How much of each executor's stdout/stderr task logs keep."
+    )
+    cancel_grace_seconds: float = Field(
+        default=10.0, description="How long a canceled executor gets to stop before it is killed."
+    )
+    bwrap_path: str = Field(default="bwrap", description="bubblewrap binary for the none runtime.")
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'toolferry.db'}"
+
+    @property
+    def storage_dir(self) -> Path:
+        """The hub's own file store; always an allowed file:// directory."""
+        return self.data_dir / "storage"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def allowed_dirs(self) -> list[Path]:
+        return [self.storage_dir, *(p.expanduser().resolve() for p in self.file_allowed_dirs)]

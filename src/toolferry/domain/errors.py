@@ -1,0 +1,35 @@
+"""Errors raised by domain rules.
+
+    ToolferryError
+     ├── InvalidTask          a task document breaks a rule (names the field)
+     ├── InvalidTransition    a state change the state machine forbids
+     ├── NotFound             no such object (or not visible to the caller)
+     └── Forbidden            the caller may not do this
+"""
+
+from __future__ import annotations
+
+
+class ToolferryError(Exception):
+    """Base of every error toolferry raises on purpose."""
+
+
+class InvalidTask(ToolferryError):
+    """A task document breaks a rule; ``field`` names the offending field (dotted path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+class InvalidTransition(ToolferryError):
+    """The state machine does not allow this change of state."""
+
+
+class NotFound(ToolferryError):
+    """The object does not exist, or the caller may not see it."""
+
+
+class Forbidden(ToolferryError):
+    """The caller is known but may not do this."""

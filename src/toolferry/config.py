@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     cancel_grace_seconds: float = Field(
         default=10.0, description="How long a canceled executor gets to stop before it is killed."
     )
+    service_id: str = Field(
+        default="org.toolferry.tes", description="service-info id (reverse domain name)."
+    )
+    organization_name: str = Field(default="toolferry", description="service-info organization.")
+    organization_url: str = Field(
+        default="https://toolferry.invalid/", description="service-info organization URL."
+    )
+    keep_work_dirs: bool = Field(
+        default=False, description="Keep each attempt's work directory after it ends (debugging)."
+    )
     bwrap_path: str = Field(default="bwrap", description="bubblewrap binary for the none runtime.")
 
     @field_validator("data_dir", mode="after")

@@ -1,10 +1,10 @@
 """Errors raised by domain rules.
 
-    ToolferryError
-     ├── InvalidTask          a task document breaks a rule (names the field)
-     ├── InvalidTransition    a state change the state machine forbids
-     ├── NotFound             no such object (or not visible to the caller)
-     └── Forbidden            the caller may not do this
+ToolferryError
+ ├── InvalidTask          a task document breaks a rule (names the field)
+ ├── InvalidTransition    a state change the state machine forbids
+ ├── NotFound             no such object (or not visible to the caller)
+ └── Forbidden            the caller may not do this
 """
 
 from __future__ import annotations

@@ -40,9 +40,7 @@ class Event:
 
     # Constructors name the data each kind carries.
     @classmethod
-    def state(
-        cls, task_id: str, state: State, reason: str | None = None, **metadata: str
-    ) -> Event:
+    def state(cls, task_id: str, state: State, reason: str | None = None, **metadata: str) -> Event:
         data: dict[str, Any] = {"state": str(state)}
         if reason:
             data["reason"] = reason
@@ -122,7 +120,7 @@ def apply(task: Task, event: Event) -> Task:
         log = _require_attempt(task, event)
         if kind is EventKind.EXECUTOR_STARTED:
             index = int(event.data["index"])
-            entries = list(log.logs[:index]) + [ExecutorLog(start_time=event.time)]
+            entries = [*log.logs[:index], ExecutorLog(start_time=event.time)]
             log = replace(log, logs=tuple(entries))
         elif kind is EventKind.EXECUTOR_FINISHED:
             index = int(event.data["index"])

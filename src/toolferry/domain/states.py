@@ -43,9 +43,7 @@ ACTIVE = frozenset({State.INITIALIZING, State.RUNNING, State.PAUSED, State.CANCE
 # - CANCELING → terminal error states: the worker ended on its own while being stopped.
 _ALLOWED: dict[State, frozenset[State]] = {
     State.UNKNOWN: frozenset({State.QUEUED}),
-    State.QUEUED: frozenset(
-        {State.INITIALIZING, State.CANCELED, State.SYSTEM_ERROR, State.PAUSED}
-    ),
+    State.QUEUED: frozenset({State.INITIALIZING, State.CANCELED, State.SYSTEM_ERROR, State.PAUSED}),
     State.INITIALIZING: frozenset(
         {
             State.RUNNING,

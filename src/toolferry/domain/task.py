@@ -133,11 +133,16 @@ def spec_from_dict(data: dict[str, Any]) -> TaskSpec:
         ),
         name=data.get("name"),
         description=data.get("description"),
-        inputs=tuple(Input(**{**i, "type": FileType(i.get("type", "FILE"))}) for i in data.get("inputs", ())),
-        outputs=tuple(
-            Output(**{**o, "type": FileType(o.get("type", "FILE"))}) for o in data.get("outputs", ())
+        inputs=tuple(
+            Input(**{**i, "type": FileType(i.get("type", "FILE"))}) for i in data.get("inputs", ())
         ),
-        resources=Resources(**{**res, "zones": tuple(res["zones"]) if res.get("zones") is not None else None})
+        outputs=tuple(
+            Output(**{**o, "type": FileType(o.get("type", "FILE"))})
+            for o in data.get("outputs", ())
+        ),
+        resources=Resources(
+            **{**res, "zones": tuple(res["zones"]) if res.get("zones") is not None else None}
+        )
         if res
         else None,
         volumes=tuple(data.get("volumes", ())),

@@ -1,0 +1,61 @@
+"""Who is calling: bearer tokens (or HTTP Basic with the token as password), or no auth at all."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Literal
+
+from fastapi import HTTPException, Request
+
+from toolferry.security.identity import LOCAL, Identity
+from toolferry.security.tokens import TokenService
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toolferry"'}
+
+
+class Authenticator:
+    """Modes: token (always required), none (everyone is the local admin), auto (token once
+    any token exists)."""
+
+    def __init__(self, tokens: TokenService, mode: Literal["auto", "token", "none"]) -> None:
+        self.tokens = tokens
+        self.mode = mode
+        self._auto_cache: tuple[float, bool] = (0.0, False)
+
+    def required(self) -> bool:
+        if self.mode != "auto":
+            return self.mode == "token"
+        checked, value = self._auto_cache
+        if time.monotonic() - checked > 1.0:  # a token created by the CLI takes effect within 1 s
+            value = self.tokens.any_active()
+            self._auto_cache = (time.monotonic(), value)
+        return value
+
+    @staticmethod
+    def _secret(header: str) -> str | None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return value.strip() or None
+        if scheme.lower() == "basic":  # clients that only speak Basic: the token is the password
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return decoded.partition(":")[2] or None
+        return None
+
+    def __call__(self, request: Request) -> Identity:
+        if not self.required():
+            return LOCAL
+        header = request.headers.get("authorization", "")
+        secret = self._secret(header) if header else None
+        if secret is None:
+            raise HTTPException(
+                401, "authentication required: send 'Authorization: Bearer <token>'", _CHALLENGE
+            )
+        record = self.tokens.verify(secret)
+        if record is None:
+            raise HTTPException(401, "invalid or revoked token", _CHALLENGE)
+        return Identity(user=record.user, admin=record.admin)

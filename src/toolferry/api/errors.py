@@ -1,0 +1,62 @@
+"""Errors as HTTP answers: ``{"detail": "<what is wrong, naming the field>"}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from toolferry.domain.errors import Forbidden, InvalidTask, InvalidTransition, NotFound
+
+_STATUS: dict[type[Exception], int] = {
+    InvalidTask: 400,
+    NotFound: 404,
+    Forbidden: 403,
+    InvalidTransition: 409,
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if item in ("body", "query", "path"):
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        return f"malformed JSON: {first.get('ctx', {}).get('error', first.get('msg'))}"
+    where = _where(tuple(first.get("loc", ())))
+    if first.get("type") == "missing":
+        return f"{where}: field required" if where else "request body required"
+    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+
+
+def install(app: FastAPI) -> None:
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": validation_message(exc)}, status_code=400)
+
+    async def on_domain(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    for kind in _STATUS:
+        app.add_exception_handler(kind, on_domain)

@@ -1,0 +1,100 @@
+"""TES 1.1 request bodies as pydantic models, converted to domain objects at the boundary.
+
+Unknown and read-only fields (id, state, logs, creation_time) are ignored, as TES expects.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolferry.domain.task import Executor, FileType, Input, Output, Resources, TaskSpec
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class InputIn(_In):
+    name: str | None = None
+    description: str | None = None
+    url: str | None = Field(default=None, description="Where to fetch the input; not with content.")
+    path: str = Field(description="Absolute path of the file inside the container.")
+    type: FileType = FileType.FILE
+    content: str | None = Field(default=None, description="Inline UTF-8 file content.")
+    streamable: bool | None = None
+
+
+class OutputIn(_In):
+    name: str | None = None
+    description: str | None = None
+    url: str
+    path: str
+    path_prefix: str | None = None
+    type: FileType = FileType.FILE
+
+
+class ExecutorIn(_In):
+    image: str
+    command: list[str]
+    workdir: str | None = None
+    stdin: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    env: dict[str, str] | None = None
+    ignore_error: bool | None = None
+
+
+class ResourcesIn(_In):
+    cpu_cores: int | None = None
+    preemptible: bool | None = None
+    ram_gb: float | None = None
+    disk_gb: float | None = None
+    zones: list[str] | None = None
+    backend_parameters: dict[str, str] | None = None
+    backend_parameters_strict: bool | None = None
+
+
+class TaskIn(_In):
+    """A TES task document as submitted (``tesTask``)."""
+
+    name: str | None = None
+    description: str | None = None
+    inputs: list[InputIn] | None = None
+    outputs: list[OutputIn] | None = None
+    resources: ResourcesIn | None = None
+    executors: list[ExecutorIn]
+    volumes: list[str] | None = None
+    tags: dict[str, str] | None = None
+
+    def to_domain(self) -> TaskSpec:
+        res = self.resources
+        return TaskSpec(
+            name=self.name,
+            description=self.description,
+            executors=tuple(
+                Executor(
+                    image=e.image,
+                    command=tuple(e.command),
+                    workdir=e.workdir,
+                    stdin=e.stdin,
+                    stdout=e.stdout,
+                    stderr=e.stderr,
+                    env=dict(e.env or {}),
+                    ignore_error=e.ignore_error,
+                )
+                for e in self.executors
+            ),
+            inputs=tuple(Input(**i.model_dump()) for i in self.inputs or ()),
+            outputs=tuple(Output(**o.model_dump()) for o in self.outputs or ()),
+            resources=Resources(
+                **{**res.model_dump(), "zones": tuple(res.zones) if res.zones is not None else None}
+            )
+            if res
+            else None,
+            volumes=tuple(self.volumes or ()),
+            tags=dict(self.tags or {}),
+        )
+
+
+class CreateTaskResponse(BaseModel):
+    id: str = Field(description="Task identifier assigned by the server.")

@@ -1,0 +1,148 @@
+"""TES 1.1 routes; the same routes in TES 1.0 shape serve /v1 for older clients."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from toolferry.api.schemas import CreateTaskResponse, TaskIn
+from toolferry.api.service_info import legacy_service_info, service_info
+from toolferry.api.views import View, render, render_legacy
+from toolferry.domain.errors import InvalidTask
+from toolferry.domain.states import State
+from toolferry.scheduler.service import TaskService
+from toolferry.security.identity import Identity
+from toolferry.store.base import TaskQuery
+
+MAX_PAGE_SIZE = 2047
+DEFAULT_PAGE_SIZE = 256
+
+
+def _hub(request: Request) -> Any:
+    return request.app.state.hub
+
+
+def _service(request: Request) -> TaskService:
+    return _hub(request).tasks  # type: ignore[no-any-return]
+
+
+def _who(request: Request) -> Identity:
+    return _hub(request).authenticate(request)  # type: ignore[no-any-return]
+
+
+Who = Annotated[Identity, Depends(_who)]
+Service = Annotated[TaskService, Depends(_service)]
+
+_VIEW_DOC = (
+    "MINIMAL: id and state only. BASIC: everything except executor stdout/stderr, input "
+    "content and system logs. FULL: everything."
+)
+
+
+def parse_view(value: str | None) -> View:
+    try:
+        return View(value or "MINIMAL")
+    except ValueError:
+        raise InvalidTask("view", f"must be MINIMAL, BASIC or FULL, got {value!r}") from None
+
+
+def parse_state(value: str | None) -> State | None:
+    if value is None or value == "":
+        return None
+    try:
+        return State(value)
+    except ValueError:
+        raise InvalidTask("state", f"unknown state {value!r}") from None
+
+
+def parse_tags(keys: list[str], values: list[str]) -> dict[str, str]:
+    if len(values) > len(keys):
+        raise InvalidTask("tag_value", "more tag_value than tag_key parameters")
+    return {key: values[i] if i < len(values) else "" for i, key in enumerate(keys)}
+
+
+def router(*, legacy: bool) -> APIRouter:
+    """The five TES operations; ``legacy`` renders TES 1.0 documents for /v1 clients."""
+    shape = render_legacy if legacy else render
+    api = APIRouter(tags=["TaskService (TES 1.0 shape)" if legacy else "TaskService"])
+
+    if legacy:
+
+        @api.get("/tasks/service-info", summary="GetServiceInfo (TES 1.0)")
+        def get_legacy_service_info(request: Request) -> dict[str, Any]:
+            """Name, doc and storage of this service, as TES 1.0 clients (py-tes 0.4) read it."""
+            hub = _hub(request)
+            return legacy_service_info(hub.settings, hub.site)
+
+    @api.get(
+        "/service-info",
+        summary="GetServiceInfo",
+        operation_id=None if not legacy else "GetServiceInfoV1",
+    )
+    def get_service_info(request: Request) -> dict[str, Any]:
+        """GA4GH service-info with the storage locations and backend parameters this service supports."""
+        hub = _hub(request)
+        return service_info(hub.settings, hub.site)
+
+    @api.post("/tasks", summary="CreateTask", response_model=CreateTaskResponse)
+    def create_task(body: TaskIn, service: Service, who: Who) -> dict[str, str]:
+        """Validate and queue a task. A task this service cannot run is refused with 400."""
+        task = service.submit(body.to_domain(), who)
+        return {"id": task.id}
+
+    @api.get("/tasks", summary="ListTasks")
+    def list_tasks(
+        service: Service,
+        who: Who,
+        name_prefix: str | None = Query(
+            default=None, description="Only tasks whose name starts with this."
+        ),
+        state: str | None = Query(default=None, description="Only tasks in this state."),
+        tag_key: list[str] = Query(default=[], description="Tag keys to match (see TES)."),
+        tag_value: list[str] = Query(
+            default=[], description="Values for tag_key, zipped in order; empty matches any value."
+        ),
+        page_size: int | None = Query(default=None, description="At most 2047; default 256."),
+        page_token: str | None = Query(
+            default=None, description="next_page_token of the previous page."
+        ),
+        view: str | None = Query(default=None, description=_VIEW_DOC),
+    ) -> dict[str, Any]:
+        """List the caller's tasks (all tasks for admins), newest first."""
+        size = DEFAULT_PAGE_SIZE if page_size is None else page_size
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidTask("page_size", f"must be between 1 and {MAX_PAGE_SIZE}, got {size}")
+        chosen = parse_view(view)
+        query = TaskQuery(
+            name_prefix=name_prefix or None,
+            state=parse_state(state),
+            tags=parse_tags(tag_key, tag_value),
+            page_size=size,
+            page_token=page_token or None,
+        )
+        page = service.list(query, who)
+        result: dict[str, Any] = {"tasks": [shape(t, chosen) for t in page.tasks]}
+        if page.next_page_token:
+            result["next_page_token"] = page.next_page_token
+        return result
+
+    @api.get("/tasks/{id}", summary="GetTask")
+    def get_task(
+        id: str,
+        service: Service,
+        who: Who,
+        view: str | None = Query(default=None, description=_VIEW_DOC),
+    ) -> dict[str, Any]:
+        """One task by its id."""
+        chosen = parse_view(view)
+        return shape(service.get(id, who), chosen)
+
+    @api.post("/tasks/{id}:cancel", summary="CancelTask")
+    def cancel_task(id: str, service: Service, who: Who) -> dict[str, Any]:
+        """Cancel a task: a queued task ends CANCELED at once; a running one goes through
+        CANCELING while its executor is stopped. Canceling an ended task changes nothing."""
+        service.cancel(id, who)
+        return {}
+
+    return api

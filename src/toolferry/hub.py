@@ -1,0 +1,180 @@
+"""Wiring: build the hub (store, site, scheduler, API) from settings; run it embedded or served.
+
+This is the one place that knows every layer; the layers know only their interfaces.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+
+from toolferry.agent.site import Site, SiteConfig
+from toolferry.api.app import create_app
+from toolferry.api.auth import Authenticator
+from toolferry.backends.local import LocalBackend
+from toolferry.config import Settings
+from toolferry.runtimes import registry
+from toolferry.scheduler.scheduler import Scheduler
+from toolferry.scheduler.service import TaskService
+from toolferry.security.identity import Identity
+from toolferry.security.tokens import TokenService
+from toolferry.storage.router import default_router
+from toolferry.store.db import Database
+from toolferry.store.sql import SqlTaskStore, SqlTokenStore
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(Exception):
+    """The configuration does not allow what was asked (e.g. no auth on a public address)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Hub:
+    """Everything one hub process runs: the store, the hub's own site, scheduler and API."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        s.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database.connect(s.effective_database_url)
+        self.store = SqlTaskStore(self.db)
+        self.tokens = TokenService(SqlTokenStore(self.db))
+        self.authenticate = Authenticator(self.tokens, s.auth)
+        runtimes, unavailable = registry.discover(s)
+        self.runtime_choice = self._choose_runtime(runtimes, unavailable)
+        self.site = Site(
+            config=SiteConfig(
+                name="local",
+                work_dir=s.work_dir,
+                capacity_cpus=s.capacity_cpus,
+                capacity_ram_gb=s.capacity_ram_gb,
+                default_cpu_cores=min(s.default_cpu_cores, s.capacity_cpus),
+                default_ram_gb=min(s.default_ram_gb, s.capacity_ram_gb),
+                allow_task_network=s.allow_task_network,
+                log_tail_bytes=s.log_tail_bytes,
+                keep_work_dirs=s.keep_work_dirs,
+            ),
+            store=self.store,
+            backend=LocalBackend(),
+            runtimes=runtimes,
+            default_runtime=self.runtime_choice[0] if self.runtime_choice[0] in runtimes else None,
+            unavailable=unavailable,
+            storage=default_router(s.allowed_dirs),
+        )
+        self.tasks = TaskService(self.store, self.site, max_content_bytes=s.max_content_bytes)
+        self.scheduler = Scheduler(self.store, self.site)
+        self._started = False
+
+    def _choose_runtime(
+        self, runtimes: dict[str, Any], unavailable: dict[str, str]
+    ) -> tuple[str, str]:
+        wanted = self.settings.runtime
+        if wanted != "auto":
+            if wanted in runtimes:
+                return wanted, f"configured (TOOLFERRY_RUNTIME={wanted})"
+            return wanted, f"configured but unavailable: {unavailable.get(wanted, 'unknown')}"
+        for name in registry.PREFERENCE:
+            if name in runtimes:
+                skipped = [
+                    f"{n}: {unavailable[n]}" for n in registry.PREFERENCE if n in unavailable
+                ]
+                why = "the first available of " + ", ".join(registry.PREFERENCE)
+                if name == "docker":
+                    why = "a Docker Engine answered"
+                elif skipped:
+                    why = "; ".join(skipped)
+                return name, why
+        return "none", "no runtime is available: " + "; ".join(
+            f"{n}: {r}" for n, r in unavailable.items()
+        )
+
+    @cached_property
+    def app(self) -> FastAPI:
+        return create_app(self)
+
+    def identity(self, request: Request) -> Identity:
+        return self.authenticate(request)
+
+    def check_bind(self, host: str) -> None:
+        """Refuse to serve a non-loopback address without authentication."""
+        if is_loopback(host):
+            return
+        if self.settings.auth == "none":
+            raise ConfigError(
+                f"refusing to listen on {host} with TOOLFERRY_AUTH=none: anyone who can reach "
+                "it could run code here. Bind 127.0.0.1, or set TOOLFERRY_AUTH=token and create "
+                "a token with `toolferry token create --user NAME`."
+            )
+        if not self.authenticate.required() and not self.tokens.any_active():
+            raise ConfigError(
+                f"refusing to listen on {host} without authentication: no token exists. Create "
+                "one with `toolferry token create --user NAME` (and set TOOLFERRY_AUTH=token)."
+            )
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.site.recover()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self.scheduler.stop()
+
+    def close(self) -> None:
+        self.stop()
+        self.db.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_embedded(settings: Settings | None = None) -> Iterator[tuple[Hub, str]]:
+    """Run a hub and its HTTP API on 127.0.0.1 in a background thread; yield (hub, base URL)."""
+    hub = Hub(settings)
+    port = _free_port()
+    config = uvicorn.Config(
+        hub.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="embedded-hub", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            hub.close()
+            raise RuntimeError("the embedded hub did not start")
+        time.sleep(0.01)
+    try:
+        yield hub, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        hub.close()

@@ -1,0 +1,81 @@
+"""The dispatch loop: QUEUED tasks, oldest first, go to the site as soon as it has room.
+
+The loop sleeps until something can change the answer (a task queued, capacity freed) and
+also wakes every ``interval`` seconds as a safety net.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from toolferry.agent.site import Site
+from toolferry.domain.states import State
+from toolferry.domain.task import Task
+from toolferry.store.base import TaskStore
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(
+        self, store: TaskStore, site: Site, *, interval: float = 2.0, batch: int = 64
+    ) -> None:
+        self._store = store
+        self._site = site
+        self._interval = interval
+        self._batch = batch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        store.subscribe(self._on_change)
+        site.on_capacity_freed = self.wake
+
+    def _on_change(self, task: Task) -> None:
+        if task.state is State.QUEUED:
+            self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+        self.wake()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.dispatch_once()
+            except Exception:
+                log.exception("dispatch failed; retrying on the next wake-up")
+
+    def dispatch_once(self) -> int:
+        """Start queued tasks in FIFO order until the first that does not fit; return how many."""
+        started = 0
+        while not self._stop.is_set():
+            queued = self._store.in_states(frozenset({State.QUEUED}), limit=self._batch)
+            if not queued:
+                return started
+            for task in queued:
+                # Strict FIFO: a large task at the head is not starved by smaller ones behind it.
+                if not self._site.try_dispatch(task):
+                    return started
+                started += 1
+            if len(queued) < self._batch:
+                return started
+        return started

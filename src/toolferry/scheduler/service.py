@@ -1,0 +1,48 @@
+"""The task use cases the API and CLI call: submit, read, list, cancel, with permissions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from toolferry.agent.site import Site
+from toolferry.domain.errors import NotFound
+from toolferry.domain.events import now
+from toolferry.domain.ids import new_task_id
+from toolferry.domain.rules import check_spec
+from toolferry.domain.task import Task, TaskSpec
+from toolferry.security.identity import Identity
+from toolferry.store.base import TaskPage, TaskQuery, TaskStore
+
+
+class TaskService:
+    def __init__(self, store: TaskStore, site: Site, *, max_content_bytes: int) -> None:
+        self.store = store
+        self.site = site
+        self.max_content_bytes = max_content_bytes
+
+    def submit(self, spec: TaskSpec, who: Identity) -> Task:
+        """Validate, admit and store a task (QUEUED); raises InvalidTask and stores nothing."""
+        check_spec(spec, max_content_bytes=self.max_content_bytes)
+        admitted, warnings = self.site.admit(spec)
+        task = Task(
+            id=new_task_id(),
+            owner=who.user,
+            spec=admitted,
+            creation_time=now(),
+            notes=tuple(warnings),
+        )
+        return self.store.create(task)
+
+    def get(self, task_id: str, who: Identity) -> Task:
+        task = self.store.get(task_id)
+        if not who.may_see(task):
+            raise NotFound(f"no task {task_id}")  # do not reveal other users' task ids
+        return task
+
+    def list(self, query: TaskQuery, who: Identity) -> TaskPage:
+        if not who.admin:
+            query = replace(query, owner=who.user)
+        return self.store.query(query)
+
+    def cancel(self, task_id: str, who: Identity) -> Task:
+        return self.site.cancel(self.get(task_id, who))

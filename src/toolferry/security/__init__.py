@@ -1,0 +1,1 @@
+"""Identities, bearer tokens and permissions."""

@@ -1,0 +1,1 @@
+"""Persistence behind small repository interfaces: SQLAlchemy + Alembic; SQLite or PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the store; applied on start-up by :func:`toolferry.store.db.migrate`."""

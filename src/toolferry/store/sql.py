@@ -1,0 +1,253 @@
+"""SQLAlchemy implementations of the task and token stores (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, exists, func, insert, select, true, update
+
+from toolferry.domain.errors import InvalidTask, NotFound
+from toolferry.domain.events import Event, EventKind, apply
+from toolferry.domain.states import State
+from toolferry.domain.task import Task, spec_from_dict
+from toolferry.store import codec
+from toolferry.store.base import TaskPage, TaskQuery, TokenRecord
+from toolferry.store.db import Database
+from toolferry.store.tables import task_events, task_tags, tasks, tokens
+
+_LIST_COLUMNS = (tasks.c.id, tasks.c.state)
+
+
+def encode_page_token(last_id: str) -> str:
+    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    if not raw.startswith("after:"):
+        raise InvalidTask("page_token", "is not a token this server issued")
+    return raw.removeprefix("after:")
+
+
+def _task_from_row(row: Row[Any]) -> Task:
+    return Task(
+        id=row.id,
+        owner=row.owner,
+        spec=spec_from_dict(row.spec),
+        creation_time=codec.aware(row.creation_time),
+        state=State(row.state),
+        logs=codec.logs_from_json(row.logs),
+        notes=tuple(row.notes),
+        version=row.version,
+    )
+
+
+class SqlTaskStore:
+    """Tasks as a snapshot row plus an append-only event table, written in one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._listeners: list[Callable[[Task], None]] = []
+
+    def subscribe(self, listener: Callable[[Task], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self, task: Task) -> None:
+        for listener in self._listeners:
+            listener(task)
+
+    def create(self, task: Task) -> Task:
+        queued = apply(task, Event.state(task.id, State.QUEUED))
+        now = datetime.now(UTC)
+        with self._db.write() as conn:
+            conn.execute(
+                insert(tasks).values(
+                    id=task.id,
+                    owner=task.owner,
+                    name=task.spec.name,
+                    state=str(queued.state),
+                    creation_time=task.creation_time,
+                    updated_at=now,
+                    version=queued.version,
+                    spec=codec.spec_to_json(task.spec),
+                    logs=codec.logs_to_json(queued.logs),
+                    notes=list(queued.notes),
+                )
+            )
+            if task.spec.tags:
+                conn.execute(
+                    insert(task_tags),
+                    [{"task_id": task.id, "key": k, "value": v} for k, v in task.spec.tags.items()],
+                )
+            conn.execute(
+                insert(task_events).values(
+                    task_id=task.id,
+                    seq=queued.version,
+                    kind=str(EventKind.STATE),
+                    time=task.creation_time,
+                    data={"state": str(State.QUEUED)},
+                )
+            )
+        self._notify(queued)
+        return queued
+
+    def append(self, event: Event) -> Task:
+        with self._db.write() as conn:
+            query = select(tasks).where(tasks.c.id == event.task_id)
+            if not self._db.is_sqlite:
+                query = query.with_for_update()
+            row = conn.execute(query).one_or_none()
+            if row is None:
+                raise NotFound(f"no task {event.task_id}")
+            before = _task_from_row(row)
+            after = apply(before, event)
+            conn.execute(
+                insert(task_events).values(
+                    task_id=event.task_id,
+                    seq=after.version,
+                    kind=str(event.kind),
+                    time=event.time,
+                    data=codec.event_data_to_json(event.data),
+                )
+            )
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == event.task_id)
+                .values(
+                    state=str(after.state),
+                    version=after.version,
+                    logs=codec.logs_to_json(after.logs),
+                    notes=list(after.notes),
+                    updated_at=event.time,
+                )
+            )
+        self._notify(after)
+        return after
+
+    def get(self, task_id: str) -> Task:
+        with self._db.read() as conn:
+            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return _task_from_row(row)
+
+    def query(self, query: TaskQuery) -> TaskPage:
+        conditions = []
+        if query.owner is not None:
+            conditions.append(tasks.c.owner == query.owner)
+        if query.name_prefix:
+            conditions.append(tasks.c.name.startswith(query.name_prefix, autoescape=True))
+        if query.state is not None:
+            conditions.append(tasks.c.state == str(query.state))
+        for key, value in query.tags.items():
+            match = and_(task_tags.c.task_id == tasks.c.id, task_tags.c.key == key)
+            if value:
+                match = and_(match, task_tags.c.value == value)
+            conditions.append(exists().where(match))
+        if query.page_token:
+            conditions.append(tasks.c.id < decode_page_token(query.page_token))
+        stmt = (
+            select(tasks)
+            .where(and_(true(), *conditions))
+            .order_by(tasks.c.id.desc())
+            .limit(query.page_size + 1)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
+        more = len(rows) > query.page_size
+        rows = rows[: query.page_size]
+        token = encode_page_token(rows[-1].id) if more and rows else None
+        return TaskPage(tasks=[_task_from_row(r) for r in rows], next_page_token=token)
+
+    def events(self, task_id: str) -> list[Event]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(task_events)
+                .where(task_events.c.task_id == task_id)
+                .order_by(task_events.c.seq)
+            ).all()
+        return [
+            Event(
+                task_id=r.task_id,
+                kind=EventKind(r.kind),
+                data=dict(r.data),
+                time=codec.aware(r.time),
+                seq=r.seq,
+            )
+            for r in rows
+        ]
+
+    def in_states(self, states: frozenset[State], limit: int = 1000) -> list[Task]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(tasks)
+                .where(tasks.c.state.in_([str(s) for s in states]))
+                .order_by(tasks.c.id)
+                .limit(limit)
+            ).all()
+        return [_task_from_row(r) for r in rows]
+
+    def count(self) -> int:
+        with self._db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(tasks)).scalar_one())
+
+
+class SqlTokenStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @staticmethod
+    def _record(row: Row[Any]) -> TokenRecord:
+        return TokenRecord(
+            id=row.id,
+            user=row.user,
+            admin=row.admin,
+            description=row.description,
+            revoked=row.revoked,
+        )
+
+    def add(self, record: TokenRecord, token_hash: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                insert(tokens).values(
+                    id=record.id,
+                    user=record.user,
+                    token_hash=token_hash,
+                    admin=record.admin,
+                    description=record.description,
+                    created_at=datetime.now(UTC),
+                    revoked=record.revoked,
+                )
+            )
+
+    def by_hash(self, token_hash: str) -> TokenRecord | None:
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(tokens).where(tokens.c.token_hash == token_hash)
+            ).one_or_none()
+        return self._record(row) if row else None
+
+    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
+        stmt = select(tokens).order_by(tokens.c.created_at)
+        if user is not None:
+            stmt = stmt.where(tokens.c.user == user)
+        with self._db.read() as conn:
+            return [self._record(r) for r in conn.execute(stmt).all()]
+
+    def revoke(self, token_id: str) -> bool:
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(tokens).where(tokens.c.id == token_id).values(revoked=True)
+            )
+        return bool(result.rowcount)
+
+    def any_active(self) -> bool:
+        with self._db.read() as conn:
+            return conn.execute(select(exists().where(tokens.c.revoked.is_(False)))).scalar_one()

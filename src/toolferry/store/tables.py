@@ -1,0 +1,72 @@
+"""The database schema, as SQLAlchemy Core tables (the migrations create exactly these)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("logs", JSON, nullable=False),
+    Column("notes", JSON, nullable=False),
+    Index("ix_tasks_owner_id", "owner", "id"),
+    Index("ix_tasks_state_id", "state", "id"),
+    Index("ix_tasks_name", "name"),
+)
+
+task_tags = Table(
+    "task_tags",
+    metadata,
+    Column("task_id", String(32), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_task_tags_key_value", "key", "value"),
+)
+
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(32), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("data", JSON, nullable=False),
+    UniqueConstraint("task_id", "seq", name="uq_task_events_task_seq"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("admin", Boolean, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Index("ix_tokens_user", "user"),
+)

@@ -1,0 +1,334 @@
+"""The worker: one attempt of one task as a fixed sequence of steps and one finalizer.
+
+Steps run in order (stage inputs → executors → stage outputs); the first system failure stops
+them. Outputs are staged even after an executor error, since users need them to debug. The
+finalizer always reports exactly one end state and releases what the attempt held.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import posixpath
+import shutil
+import socket
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from toolferry.domain.errors import InvalidTransition
+from toolferry.domain.events import Event
+from toolferry.domain.rules import has_wildcard
+from toolferry.domain.states import State
+from toolferry.domain.task import FileType, Task
+from toolferry.runtimes.base import ExecSpec, Runtime, RuntimeFailure
+from toolferry.storage.base import StorageError
+from toolferry.storage.router import StorageRouter
+from toolferry.worker.journal import Journal, Phase
+from toolferry.worker.layout import Layout
+
+log = logging.getLogger(__name__)
+
+
+class SystemFailure(Exception):
+    """Something outside the executors failed; the message is shown to the user."""
+
+
+class Canceled(Exception):
+    """The task was canceled while this attempt ran."""
+
+
+class EventSink(Protocol):
+    def emit(self, event: Event) -> Task: ...
+
+    def current(self, task_id: str) -> Task: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerOptions:
+    log_tail_bytes: int = 10 * 1024
+    cpu_cores: float | None = None
+    ram_gb: float | None = None
+    network: bool = False
+    keep_work_dir: bool = False
+
+
+def _tail(path: Path, limit: int) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+class Worker:
+    """Runs one attempt. ``run`` never raises: every outcome ends in a reported state."""
+
+    def __init__(
+        self,
+        *,
+        task: Task,
+        attempt_dir: Path,
+        runtime: Runtime,
+        storage: StorageRouter,
+        sink: EventSink,
+        options: WorkerOptions,
+        resume: Journal | None = None,
+    ) -> None:
+        self.task = task
+        self.layout = Layout(attempt_dir)
+        self.runtime = runtime
+        self.storage = storage
+        self.sink = sink
+        self.options = options
+        self.resume = resume
+        self._canceled = threading.Event()
+        self._ref: str | None = None
+        self._journal = resume or Journal(
+            task_id=task.id, attempt=len(task.logs), runtime=runtime.name, phase=Phase.STAGING_IN
+        )
+
+    # -- control ---------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the attempt to stop: the running executor is killed, the finalizer reports."""
+        self._canceled.set()
+        ref = self._ref
+        if ref is not None:
+            try:
+                self.runtime.kill(ref)
+            except RuntimeFailure:
+                log.exception("could not kill executor %s of task %s", ref, self.task.id)
+
+    def _check_canceled(self) -> None:
+        if self._canceled.is_set():
+            raise Canceled()
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.task = self.sink.emit(event)
+        except InvalidTransition as exc:
+            current = self.sink.current(self.task.id)
+            self.task = current
+            if current.state is State.CANCELING:
+                self._canceled.set()
+                raise Canceled() from exc
+            raise
+
+    def _save(self, **changes: object) -> None:
+        self._journal = replace(self._journal, **changes)  # type: ignore[arg-type]
+        self._journal.save(self.layout.attempt_dir)
+
+    # -- the pipeline ----------------------------------------------------------------------
+    def run(self) -> Task:
+        system_error: str | None = None
+        canceled = False
+        try:
+            phase = self._journal.phase
+            if phase is Phase.STAGING_IN:
+                self.layout.create(self.task.spec)
+                self._save(phase=Phase.STAGING_IN)
+                self._stage_inputs()
+                self._check_canceled()
+                self._emit(Event.state(self.task.id, State.RUNNING))
+                self._save(phase=Phase.RUNNING, executor=0, ref=None)
+            if self._journal.phase is Phase.RUNNING:
+                self._run_executors()
+        except Canceled:
+            canceled = True
+        except (SystemFailure, RuntimeFailure, StorageError) as exc:
+            system_error = str(exc)
+        except Exception as exc:
+            log.exception("worker for task %s failed", self.task.id)
+            system_error = f"internal error in the worker: {type(exc).__name__}: {exc}"
+        return self._finish(system_error=system_error, canceled=canceled)
+
+    def _stage_inputs(self) -> None:
+        for i, inp in enumerate(self.task.spec.inputs):
+            self._check_canceled()
+            dest = self.layout.host_path(inp.path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if inp.content is not None:
+                dest.write_text(inp.content, encoding="utf-8")
+                continue
+            assert inp.url is not None  # guaranteed by the submission rules
+            try:
+                self.storage.for_url(inp.url).get(
+                    inp.url, dest, directory=inp.type is FileType.DIRECTORY
+                )
+            except StorageError as exc:
+                raise SystemFailure(f"input {i} ({inp.path}) could not be staged: {exc}") from exc
+
+    def _exec_spec(self, index: int) -> ExecSpec:
+        spec = self.task.spec
+        ex = spec.executors[index]
+        stdin = None
+        if ex.stdin:
+            stdin = self.layout.host_path(ex.stdin)
+            if not stdin.is_file():
+                raise SystemFailure(
+                    f"executor {index}: stdin {ex.stdin} does not exist in the task; declare it "
+                    "as an input or write it in an earlier executor"
+                )
+        stdout, stderr = self.layout.stdout(spec, index), self.layout.stderr(spec, index)
+        for path in (stdout, stderr):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.layout.scratch / str(index)
+        scratch.mkdir(parents=True, exist_ok=True)
+        return ExecSpec(
+            task_id=self.task.id,
+            index=index,
+            image=ex.image,
+            command=ex.command,
+            workdir=ex.workdir,
+            env=dict(ex.env),
+            mounts=self.layout.mounts(spec),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            cpu_cores=self.options.cpu_cores,
+            ram_gb=self.options.ram_gb,
+            network=self.options.network,
+            scratch=scratch,
+        )
+
+    def _run_executors(self) -> None:
+        executors = self.task.spec.executors
+        index = self._journal.executor
+        while index < len(executors):
+            self._check_canceled()
+            exec_spec = self._exec_spec(index)
+            ref = self._journal.ref if self._journal.executor == index else None
+            if ref is None:
+                self._emit(Event.executor_started(self.task.id, index))
+                ref = self.runtime.start(exec_spec)
+                self._save(executor=index, ref=ref)
+            self._ref = ref
+            if self._canceled.is_set():  # canceled between start and bookkeeping
+                self.runtime.kill(ref)
+            exit_code = self.runtime.wait(ref, exec_spec)
+            self._ref = None
+            self.runtime.cleanup(ref)
+            self._check_canceled()
+            tail = self.options.log_tail_bytes
+            self._emit(
+                Event.executor_finished(
+                    self.task.id,
+                    index,
+                    exit_code,
+                    stdout=_tail(exec_spec.stdout, tail),
+                    stderr=_tail(exec_spec.stderr, tail),
+                )
+            )
+            index += 1
+            failed = exit_code != 0 and not executors[index - 1].ignore_error
+            self._save(
+                executor=index, ref=None, executor_error=self._journal.executor_error or failed
+            )
+            if failed:
+                break
+
+    def _output_sources(self) -> list[tuple[int, Path, str, str, bool]]:
+        """(output index, host path, container path, url, is_dir) of every output to upload."""
+        found = []
+        for i, out in enumerate(self.task.spec.outputs):
+            if has_wildcard(out.path):
+                pattern = glob.escape(str(self.layout.root)) + out.path
+                prefix = out.path_prefix or "/"
+                for match in sorted(glob.glob(pattern)):
+                    container = "/" + os.path.relpath(match, self.layout.root)
+                    rel = posixpath.relpath(container, prefix)
+                    url = out.url.rstrip("/") + "/" + rel
+                    found.append((i, Path(match), container, url, os.path.isdir(match)))
+                continue
+            host = self.layout.host_path(out.path)
+            is_dir = out.type is FileType.DIRECTORY
+            if (is_dir and host.is_dir()) or (not is_dir and host.is_file()):
+                found.append((i, host, out.path, out.url, is_dir))
+        return found
+
+    def _stage_outputs(self) -> str | None:
+        """Upload every output that exists; return the first problem, if any."""
+        spec = self.task.spec
+        sources = self._output_sources()
+        seen = {i for i, *_ in sources}
+        problem = None
+        for i, out in enumerate(spec.outputs):
+            if i not in seen:
+                kind = "directory" if out.type is FileType.DIRECTORY else "file"
+                message = f"output {i}: {out.path} matched no {kind} in the task"
+                problem = problem or message
+                self._emit(Event.system_log(self.task.id, message))
+        for i, host, container, url, is_dir in sources:
+            try:
+                uploaded = self.storage.for_url(url).put(host, url, directory=is_dir)
+            except StorageError as exc:
+                message = f"output {i} ({container}) could not be uploaded: {exc}"
+                problem = problem or message
+                self._emit(Event.system_log(self.task.id, message))
+                continue
+            done = {o.url for o in self.task.logs[-1].outputs} if self.task.logs else set()
+            for item in uploaded:
+                if item.url in done:  # re-staged after a hub restart: already recorded
+                    continue
+                path = container
+                if is_dir:
+                    path = posixpath.join(container, os.path.relpath(item.path, host))
+                self._emit(Event.output_uploaded(self.task.id, item.url, path, item.size))
+        return problem
+
+    # -- the finalizer ---------------------------------------------------------------------
+    def _finish(self, *, system_error: str | None, canceled: bool) -> Task:
+        task_id = self.task.id
+        try:
+            if self._ref is not None:
+                self.runtime.kill(self._ref)
+                self.runtime.cleanup(self._ref)
+            if not canceled and self._journal.phase is not Phase.STAGING_IN:
+                self._save(phase=Phase.STAGING_OUT)
+                problem = self._stage_outputs()
+                if problem and system_error is None and not self._journal.executor_error:
+                    system_error = problem
+        except Canceled:
+            canceled = True
+        except Exception as exc:
+            log.exception("staging outputs of task %s failed", task_id)
+            system_error = system_error or f"staging outputs failed: {exc}"
+        if canceled or self._canceled.is_set():
+            final, reason = State.CANCELED, "canceled by the user"
+        elif system_error is not None:
+            final, reason = State.SYSTEM_ERROR, system_error
+        elif self._journal.executor_error:
+            final, reason = State.EXECUTOR_ERROR, None
+        else:
+            final, reason = State.COMPLETE, None
+        try:
+            self._save(phase=Phase.DONE)
+        except OSError:
+            log.exception("could not write the journal of task %s", task_id)
+        try:
+            self.task = self.sink.emit(Event.state(task_id, final, reason))
+        except InvalidTransition:
+            current = self.sink.current(task_id)
+            if current.state is State.CANCELING:
+                self.task = self.sink.emit(
+                    Event.state(task_id, State.CANCELED, "canceled by the user")
+                )
+            else:
+                self.task = current
+        if not self.options.keep_work_dir:
+            shutil.rmtree(self.layout.attempt_dir, ignore_errors=True)
+        return self.task
+
+
+def host_metadata(runtime: str, backend: str, work_dir: Path) -> dict[str, str]:
+    return {
+        "host": socket.gethostname(),
+        "backend": backend,
+        "runtime": runtime,
+        "work_dir": str(work_dir),
+    }

@@ -24,6 +24,7 @@ from toolferry.api.auth import Authenticator
 from toolferry.backends.local import LocalBackend
 from toolferry.config import Settings
 from toolferry.runtimes import registry
+from toolferry.runtimes.base import Runtime
 from toolferry.scheduler.scheduler import Scheduler
 from toolferry.scheduler.service import TaskService
 from toolferry.security.identity import Identity
@@ -51,7 +52,11 @@ def is_loopback(host: str) -> bool:
 class Hub:
     """Everything one hub process runs: the store, the hub's own site, scheduler and API."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, runtimes: dict[str, Runtime] | None = None
+    ) -> None:
+        """``runtimes`` replaces discovery (embedding, tests); by default every runtime that
+        answers on this machine is used."""
         self.settings = settings or Settings()
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +65,10 @@ class Hub:
         self.store = SqlTaskStore(self.db)
         self.tokens = TokenService(SqlTokenStore(self.db))
         self.authenticate = Authenticator(self.tokens, s.auth)
-        runtimes, unavailable = registry.discover(s)
+        if runtimes is None:
+            runtimes, unavailable = registry.discover(s)
+        else:
+            unavailable = {}
         self.runtime_choice = self._choose_runtime(runtimes, unavailable)
         self.site = Site(
             config=SiteConfig(
@@ -93,7 +101,7 @@ class Hub:
             if wanted in runtimes:
                 return wanted, f"configured (TOOLFERRY_RUNTIME={wanted})"
             return wanted, f"configured but unavailable: {unavailable.get(wanted, 'unknown')}"
-        for name in registry.PREFERENCE:
+        for name in (*registry.PREFERENCE, *sorted(runtimes)):
             if name in runtimes:
                 skipped = [
                     f"{n}: {unavailable[n]}" for n in registry.PREFERENCE if n in unavailable
@@ -156,9 +164,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_embedded(settings: Settings | None = None) -> Iterator[tuple[Hub, str]]:
+def serve_embedded(
+    settings: Settings | None = None, *, runtimes: dict[str, Runtime] | None = None
+) -> Iterator[tuple[Hub, str]]:
     """Run a hub and its HTTP API on 127.0.0.1 in a background thread; yield (hub, base URL)."""
-    hub = Hub(settings)
+    hub = Hub(settings, runtimes=runtimes)
     port = _free_port()
     config = uvicorn.Config(
         hub.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"

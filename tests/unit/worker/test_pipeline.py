@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tests.unit.fakes import FakeRuntime, host
+
+from toolferry.domain.errors import InvalidTransition
+from toolferry.domain.events import Event, apply
+from toolferry.domain.states import State
+from toolferry.domain.task import Executor, Input, Output, Task, TaskSpec
+from toolferry.runtimes.base import ExecSpec, RuntimeFailure
+from toolferry.storage.router import default_router
+from toolferry.worker.journal import Journal, Phase
+from toolferry.worker.pipeline import Worker, WorkerOptions
+
+
+class MemorySink:
+    """Applies events in memory through the real state machine."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.lock = threading.Lock()
+
+    def emit(self, event: Event) -> Task:
+        with self.lock:
+            self.task = apply(self.task, event)
+            return self.task
+
+    def current(self, task_id: str) -> Task:
+        return self.task
+
+
+def started(spec: TaskSpec) -> Task:
+    task = Task(id="t1", owner="a", spec=spec, creation_time=datetime.now(UTC))
+    task = apply(task, Event.state("t1", State.QUEUED))
+    return apply(task, Event.state("t1", State.INITIALIZING))
+
+
+def make_worker(tmp_path: Path, spec: TaskSpec, runtime: FakeRuntime) -> tuple[Worker, MemorySink]:
+    sink = MemorySink(started(spec))
+    worker = Worker(
+        task=sink.task,
+        attempt_dir=tmp_path / "attempt",
+        runtime=runtime,
+        storage=default_router([tmp_path]),
+        sink=sink,
+        options=WorkerOptions(keep_work_dir=True),
+    )
+    return worker, sink
+
+
+def upper(spec: ExecSpec, _: FakeRuntime) -> int:
+    text = host(spec, "/in/a.txt").read_text()
+    host(spec, "/out/b.txt").write_text(text.upper())
+    return 0
+
+
+SPEC = TaskSpec(
+    executors=(Executor(image="i", command=("upper",)),),
+    inputs=(Input(path="/in/a.txt", content="hello"),),
+)
+
+
+def test_a_successful_attempt(tmp_path: Path) -> None:
+    out_url = f"file://{tmp_path}/result.txt"
+    spec = replace(SPEC, outputs=(Output(path="/out/b.txt", url=out_url),))
+    worker, sink = make_worker(tmp_path, spec, FakeRuntime(upper))
+    task = worker.run()
+    assert task.state is State.COMPLETE
+    assert (tmp_path / "result.txt").read_text() == "HELLO"
+    log = task.logs[-1]
+    assert log.logs[0].exit_code == 0
+    assert log.logs[0].stdout == "stdout of 0\n"
+    assert [(o.url, o.path, o.size_bytes) for o in log.outputs] == [(out_url, "/out/b.txt", 5)]
+    assert Journal.load(tmp_path / "attempt") is not None
+
+
+def test_outputs_are_uploaded_even_after_an_executor_error(tmp_path: Path) -> None:
+    def fail_after_writing(spec: ExecSpec, rt: FakeRuntime) -> int:
+        upper(spec, rt)
+        return 3
+
+    spec = replace(
+        SPEC,
+        executors=(*SPEC.executors, Executor(image="i", command=("never",))),
+        outputs=(Output(path="/out/b.txt", url=f"file://{tmp_path}/debug.txt"),),
+    )
+    runtime = FakeRuntime(fail_after_writing)
+    task = make_worker(tmp_path, spec, runtime)[0].run()
+    assert task.state is State.EXECUTOR_ERROR
+    assert len(runtime.started) == 1  # execution stops at the first error
+    assert (tmp_path / "debug.txt").read_text() == "HELLO"
+
+
+def test_ignore_error_goes_on(tmp_path: Path) -> None:
+    spec = replace(
+        SPEC,
+        executors=(
+            Executor(image="i", command=("fail",), ignore_error=True),
+            Executor(image="i", command=("ok",)),
+        ),
+    )
+    runtime = FakeRuntime(lambda s, rt: 1 if s.index == 0 else 0)
+    task = make_worker(tmp_path, spec, runtime)[0].run()
+    assert task.state is State.COMPLETE
+    assert [e.exit_code for e in task.logs[-1].logs] == [1, 0]
+
+
+def test_a_missing_output_is_a_system_error_naming_it(tmp_path: Path) -> None:
+    spec = replace(SPEC, outputs=(Output(path="/out/none.txt", url=f"file://{tmp_path}/x"),))
+    task = make_worker(tmp_path, spec, FakeRuntime())[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert any("/out/none.txt matched no file" in line for line in task.logs[-1].system_logs)
+
+
+def test_a_failed_input_is_a_system_error_and_runs_nothing(tmp_path: Path) -> None:
+    spec = replace(SPEC, inputs=(Input(path="/in/a.txt", url=f"file://{tmp_path}/missing"),))
+    runtime = FakeRuntime()
+    task = make_worker(tmp_path, spec, runtime)[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert runtime.started == []
+    assert "input 0 (/in/a.txt) could not be staged" in task.logs[-1].system_logs[-1]
+
+
+def test_a_runtime_failure_is_a_system_error(tmp_path: Path) -> None:
+    def broken(spec: ExecSpec, rt: FakeRuntime) -> int:
+        raise RuntimeFailure("image 'x' is not available locally")
+
+    task = make_worker(tmp_path, SPEC, FakeRuntime(broken))[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert task.logs[-1].system_logs[-1] == "image 'x' is not available locally"
+
+
+def test_wildcard_outputs_keep_their_relative_paths(tmp_path: Path) -> None:
+    def write(spec: ExecSpec, rt: FakeRuntime) -> int:
+        for name in ("a.csv", "b.csv", "c.txt"):
+            host(spec, f"/res/{name}").write_text(name)
+        return 0
+
+    spec = replace(
+        SPEC,
+        outputs=(Output(path="/res/*.csv", path_prefix="/res", url=f"file://{tmp_path}/csv"),),
+    )
+    task = make_worker(tmp_path, spec, FakeRuntime(write))[0].run()
+    assert task.state is State.COMPLETE
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["a.csv", "b.csv"]
+    assert [o.path for o in task.logs[-1].outputs] == ["/res/a.csv", "/res/b.csv"]
+
+
+def test_cancel_kills_the_executor_and_reports_canceled(tmp_path: Path) -> None:
+    def block(spec: ExecSpec, rt: FakeRuntime) -> int:
+        rt.release.wait(5)
+        return 137
+
+    runtime = FakeRuntime(block)
+    worker, sink = make_worker(tmp_path, SPEC, runtime)
+    result: list[Task] = []
+    thread = threading.Thread(target=lambda: result.append(worker.run()))
+    thread.start()
+    while not runtime.started:
+        threading.Event().wait(0.01)
+    sink.emit(Event.state("t1", State.CANCELING))
+    worker.cancel()
+    thread.join(5)
+    assert result[0].state is State.CANCELED
+    assert runtime.killed == ["fake-t1-0"]
+
+
+def test_a_resumed_attempt_waits_on_the_running_executor(tmp_path: Path) -> None:
+    spec = replace(SPEC, outputs=(Output(path="/out/b.txt", url=f"file://{tmp_path}/r.txt"),))
+    runtime = FakeRuntime(upper)
+    worker, sink = make_worker(tmp_path, spec, runtime)
+    worker.layout.create(spec)
+    worker.layout.host_path("/in/a.txt").parent.mkdir(parents=True)
+    worker.layout.host_path("/in/a.txt").write_text("resumed")
+    sink.emit(Event.state("t1", State.RUNNING))
+    sink.emit(Event.executor_started("t1", 0))
+    journal = Journal(task_id="t1", attempt=1, runtime="fake", phase=Phase.RUNNING, ref="fake-t1-0")
+    resumed = Worker(
+        task=sink.task,
+        attempt_dir=tmp_path / "attempt",
+        runtime=runtime,
+        storage=default_router([tmp_path]),
+        sink=sink,
+        options=WorkerOptions(keep_work_dir=True),
+        resume=journal,
+    )
+    task = resumed.run()
+    assert task.state is State.COMPLETE
+    assert runtime.started == []  # re-attached, not started again
+    assert task.logs[-1].logs[0].exit_code == 0
+    assert (tmp_path / "r.txt").read_text() == "RESUMED"
+
+
+def test_events_racing_a_cancel_end_canceled(tmp_path: Path) -> None:
+    worker, sink = make_worker(tmp_path, SPEC, FakeRuntime())
+    sink.emit(Event.state("t1", State.CANCELING))  # canceled before the worker got going
+    task = worker.run()
+    assert task.state is State.CANCELED
+    with pytest.raises(InvalidTransition):
+        sink.emit(Event.state("t1", State.RUNNING))

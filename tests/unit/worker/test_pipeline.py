@@ -68,7 +68,7 @@ SPEC = TaskSpec(
 def test_a_successful_attempt(tmp_path: Path) -> None:
     out_url = f"file://{tmp_path}/result.txt"
     spec = replace(SPEC, outputs=(Output(path="/out/b.txt", url=out_url),))
-    worker, sink = make_worker(tmp_path, spec, FakeRuntime(upper))
+    worker, _sink = make_worker(tmp_path, spec, FakeRuntime(upper))
     task = worker.run()
     assert task.state is State.COMPLETE
     assert (tmp_path / "result.txt").read_text() == "HELLO"

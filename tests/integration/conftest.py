@@ -1,0 +1,56 @@
+"""Fixtures for tests that need real services (docker, bubblewrap, an old TES client).
+
+A service that is missing fails the test with how to start it; nothing is skipped.
+Every test in this folder is marked ``integration``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from tests.helpers import services
+
+T = TypeVar("T")
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(_HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+def _require(check: Callable[[], T]) -> T:
+    try:
+        return check()
+    except services.ServiceUnavailable as exc:
+        problem = str(exc)
+    # Failing outside the except block keeps the report to the one line that says what to do.
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """The address (DOCKER_HOST form) of a Docker Engine that answers."""
+    return _require(services.check_docker_engine)
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_engine: str) -> str:
+    """`toolferry-test/busybox:1`, built from the host's static busybox if missing."""
+    return _require(services.ensure_busybox_image)
+
+
+@pytest.fixture(scope="session")
+def bwrap() -> str:
+    """Path of a bubblewrap binary that can start a sandbox."""
+    return _require(services.check_bwrap)
+
+
+@pytest.fixture(scope="session")
+def pytes04_python() -> Path:
+    """Interpreter of `.venv-pytes04`, where `import tes` is py-tes 0.4.2."""
+    return _require(services.check_pytes04_python)

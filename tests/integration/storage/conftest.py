@@ -1,0 +1,35 @@
+"""Fixtures of the storage integration tests: a real HTTP server, a port nobody listens on."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.storage.http_server import FileServer
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[FileServer]:
+    root = tmp_path / "served"
+    root.mkdir()
+    server = FileServer(root)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback URL nothing listens on (the port was just free)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/x"

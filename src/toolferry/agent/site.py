@@ -174,6 +174,11 @@ class Site:
             ram = self.config.capacity_ram_gb - sum(r.ram_gb for r in self._reserved.values())
         return cpus, ram
 
+    def has_room(self) -> bool:
+        """Whether a task with the default reservation could start now."""
+        cpus, ram = self.free()
+        return cpus >= self.config.default_cpu_cores and ram >= self.config.default_ram_gb
+
     def _reserve(self, task: Task, *, force: bool = False) -> bool:
         need = self._reservation(task.spec)
         with self._lock:

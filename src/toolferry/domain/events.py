@@ -19,7 +19,6 @@ from toolferry.domain.task import ExecutorLog, OutputFileLog, Task, TaskLog
 
 class EventKind(StrEnum):
     STATE = "state"
-    EXECUTOR_STARTED = "executor_started"
     EXECUTOR_FINISHED = "executor_finished"
     OUTPUT_UPLOADED = "output_uploaded"
     SYSTEM_LOG = "system_log"
@@ -49,17 +48,27 @@ class Event:
         return cls(task_id=task_id, kind=EventKind.STATE, data=data)
 
     @classmethod
-    def executor_started(cls, task_id: str, index: int) -> Event:
-        return cls(task_id=task_id, kind=EventKind.EXECUTOR_STARTED, data={"index": index})
-
-    @classmethod
     def executor_finished(
-        cls, task_id: str, index: int, exit_code: int, stdout: str = "", stderr: str = ""
+        cls,
+        task_id: str,
+        index: int,
+        exit_code: int,
+        *,
+        started: datetime,
+        stdout: str = "",
+        stderr: str = "",
     ) -> Event:
+        """One event per executor, when it ends: it carries its start time (one write, not two)."""
         return cls(
             task_id=task_id,
             kind=EventKind.EXECUTOR_FINISHED,
-            data={"index": index, "exit_code": exit_code, "stdout": stdout, "stderr": stderr},
+            data={
+                "index": index,
+                "exit_code": exit_code,
+                "start_time": started.isoformat(),
+                "stdout": stdout,
+                "stderr": stderr,
+            },
         )
 
     @classmethod
@@ -118,18 +127,14 @@ def apply(task: Task, event: Event) -> Task:
         task = _add_system_log(task, event.data["message"])
     else:
         log = _require_attempt(task, event)
-        if kind is EventKind.EXECUTOR_STARTED:
-            index = int(event.data["index"])
-            entries = [*log.logs[:index], ExecutorLog(start_time=event.time)]
-            log = replace(log, logs=tuple(entries))
-        elif kind is EventKind.EXECUTOR_FINISHED:
+        if kind is EventKind.EXECUTOR_FINISHED:
             index = int(event.data["index"])
             entries = list(log.logs)
             while len(entries) <= index:
-                entries.append(ExecutorLog(start_time=event.time))
-            entries[index] = replace(
-                entries[index],
+                entries.append(ExecutorLog())
+            entries[index] = ExecutorLog(
                 exit_code=int(event.data["exit_code"]),
+                start_time=datetime.fromisoformat(event.data["start_time"]),
                 end_time=event.time,
                 stdout=event.data.get("stdout", ""),
                 stderr=event.data.get("stderr", ""),

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     def __init__(
-        self, store: TaskStore, site: Site, *, interval: float = 2.0, batch: int = 64
+        self, store: TaskStore, site: Site, *, interval: float = 2.0, batch: int = 8
     ) -> None:
         self._store = store
         self._site = site
@@ -32,7 +32,8 @@ class Scheduler:
         site.on_capacity_freed = self.wake
 
     def _on_change(self, task: Task) -> None:
-        if task.state is State.QUEUED:
+        # A new task can only start now if the site has room; freed room wakes us anyway.
+        if task.state is State.QUEUED and self._site.has_room():
             self.wake()
 
     def wake(self) -> None:

@@ -4,22 +4,37 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, func, insert, select, true, update
+from sqlalchemy import Connection, Row, and_, bindparam, exists, func, insert, select, true, update
 
 from toolferry.domain.errors import InvalidTask, NotFound
 from toolferry.domain.events import Event, EventKind, apply
 from toolferry.domain.states import State
-from toolferry.domain.task import Task, spec_from_dict
+from toolferry.domain.task import Task, TaskSpec, spec_from_dict
 from toolferry.store import codec
 from toolferry.store.base import TaskPage, TaskQuery, TokenRecord
 from toolferry.store.db import Database
 from toolferry.store.tables import task_events, task_tags, tasks, tokens
 
-_LIST_COLUMNS = (tasks.c.id, tasks.c.state)
+# Statements built once: SQLAlchemy then skips re-building and re-hashing them on every call,
+# which dominated the cost of an event append.
+_INSERT_EVENT = insert(task_events)
+_INSERT_TASK = insert(tasks)
+_UPDATE_TASK = update(tasks).where(tasks.c.id == bindparam("task_id_"))
+_SELECT_TASK = select(tasks).where(tasks.c.id == bindparam("task_id_"))
+_SELECT_TASK_LOCKED = _SELECT_TASK.with_for_update()
+# Appending an event needs the task's derived state but never its (immutable) spec.
+_SELECT_STATE = select(*(c for c in tasks.c if c.name != "spec")).where(
+    tasks.c.id == bindparam("task_id_")
+)
+_SELECT_STATE_LOCKED = _SELECT_STATE.with_for_update()
+_SELECT_SPEC = select(tasks.c.spec).where(tasks.c.id == bindparam("task_id_"))
+_SPEC_CACHE_SIZE = 4096
 
 
 def encode_page_token(last_id: str) -> str:
@@ -36,11 +51,11 @@ def decode_page_token(token: str) -> str:
     return raw.removeprefix("after:")
 
 
-def _task_from_row(row: Row[Any]) -> Task:
+def _task_from_row(row: Row[Any], spec: TaskSpec | None = None) -> Task:
     return Task(
         id=row.id,
         owner=row.owner,
-        spec=spec_from_dict(row.spec),
+        spec=spec or spec_from_dict(row.spec),
         creation_time=codec.aware(row.creation_time),
         state=State(row.state),
         logs=codec.logs_from_json(row.logs),
@@ -55,6 +70,23 @@ class SqlTaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._listeners: list[Callable[[Task], None]] = []
+        self._specs: OrderedDict[str, TaskSpec] = OrderedDict()  # specs never change
+        self._specs_lock = threading.Lock()
+
+    def _remember(self, task_id: str, spec: TaskSpec) -> None:
+        with self._specs_lock:
+            self._specs[task_id] = spec
+            self._specs.move_to_end(task_id)
+            while len(self._specs) > _SPEC_CACHE_SIZE:
+                self._specs.popitem(last=False)
+
+    def _spec(self, conn: Connection, task_id: str) -> TaskSpec:
+        with self._specs_lock:
+            spec = self._specs.get(task_id)
+        if spec is None:
+            spec = spec_from_dict(conn.execute(_SELECT_SPEC, {"task_id_": task_id}).scalar_one())
+            self._remember(task_id, spec)
+        return spec
 
     def subscribe(self, listener: Callable[[Task], None]) -> None:
         self._listeners.append(listener)
@@ -68,18 +100,19 @@ class SqlTaskStore:
         now = datetime.now(UTC)
         with self._db.write() as conn:
             conn.execute(
-                insert(tasks).values(
-                    id=task.id,
-                    owner=task.owner,
-                    name=task.spec.name,
-                    state=str(queued.state),
-                    creation_time=task.creation_time,
-                    updated_at=now,
-                    version=queued.version,
-                    spec=codec.spec_to_json(task.spec),
-                    logs=codec.logs_to_json(queued.logs),
-                    notes=list(queued.notes),
-                )
+                _INSERT_TASK,
+                {
+                    "id": task.id,
+                    "owner": task.owner,
+                    "name": task.spec.name,
+                    "state": str(queued.state),
+                    "creation_time": task.creation_time,
+                    "updated_at": now,
+                    "version": queued.version,
+                    "spec": codec.spec_to_json(task.spec),
+                    "logs": codec.logs_to_json(queued.logs),
+                    "notes": list(queued.notes),
+                },
             )
             if task.spec.tags:
                 conn.execute(
@@ -87,53 +120,54 @@ class SqlTaskStore:
                     [{"task_id": task.id, "key": k, "value": v} for k, v in task.spec.tags.items()],
                 )
             conn.execute(
-                insert(task_events).values(
-                    task_id=task.id,
-                    seq=queued.version,
-                    kind=str(EventKind.STATE),
-                    time=task.creation_time,
-                    data={"state": str(State.QUEUED)},
-                )
+                _INSERT_EVENT,
+                {
+                    "task_id": task.id,
+                    "seq": queued.version,
+                    "kind": str(EventKind.STATE),
+                    "time": task.creation_time,
+                    "data": {"state": str(State.QUEUED)},
+                },
             )
+        self._remember(task.id, task.spec)
         self._notify(queued)
         return queued
 
     def append(self, event: Event) -> Task:
+        select_state = _SELECT_STATE if self._db.is_sqlite else _SELECT_STATE_LOCKED
         with self._db.write() as conn:
-            query = select(tasks).where(tasks.c.id == event.task_id)
-            if not self._db.is_sqlite:
-                query = query.with_for_update()
-            row = conn.execute(query).one_or_none()
+            row = conn.execute(select_state, {"task_id_": event.task_id}).one_or_none()
             if row is None:
                 raise NotFound(f"no task {event.task_id}")
-            before = _task_from_row(row)
+            before = _task_from_row(row, self._spec(conn, event.task_id))
             after = apply(before, event)
             conn.execute(
-                insert(task_events).values(
-                    task_id=event.task_id,
-                    seq=after.version,
-                    kind=str(event.kind),
-                    time=event.time,
-                    data=codec.event_data_to_json(event.data),
-                )
+                _INSERT_EVENT,
+                {
+                    "task_id": event.task_id,
+                    "seq": after.version,
+                    "kind": str(event.kind),
+                    "time": event.time,
+                    "data": codec.event_data_to_json(event.data),
+                },
             )
             conn.execute(
-                update(tasks)
-                .where(tasks.c.id == event.task_id)
-                .values(
-                    state=str(after.state),
-                    version=after.version,
-                    logs=codec.logs_to_json(after.logs),
-                    notes=list(after.notes),
-                    updated_at=event.time,
-                )
+                _UPDATE_TASK,
+                {
+                    "task_id_": event.task_id,
+                    "state": str(after.state),
+                    "version": after.version,
+                    "logs": codec.logs_to_json(after.logs),
+                    "notes": list(after.notes),
+                    "updated_at": event.time,
+                },
             )
         self._notify(after)
         return after
 
     def get(self, task_id: str) -> Task:
         with self._db.read() as conn:
-            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).one_or_none()
+            row = conn.execute(_SELECT_TASK, {"task_id_": task_id}).one_or_none()
         if row is None:
             raise NotFound(f"no task {task_id}")
         return _task_from_row(row)

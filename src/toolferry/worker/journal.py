@@ -24,6 +24,7 @@ class Journal:
     phase: Phase
     executor: int = 0
     ref: str | None = None  # the runtime's ref of the executor that is running
+    started_at: str | None = None  # when that executor started (ISO 8601)
     executor_error: bool = False
 
     @staticmethod

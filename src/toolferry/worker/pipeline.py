@@ -11,15 +11,17 @@ import glob
 import logging
 import os
 import posixpath
+import queue
 import shutil
 import socket
 import threading
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from toolferry.domain.errors import InvalidTransition
-from toolferry.domain.events import Event
+from toolferry.domain.events import Event, now
 from toolferry.domain.rules import has_wildcard
 from toolferry.domain.states import State
 from toolferry.domain.task import FileType, Task
@@ -89,6 +91,7 @@ class Worker:
         self.resume = resume
         self._canceled = threading.Event()
         self._ref: str | None = None
+        self._finished_ref: str | None = None
         self._journal = resume or Journal(
             task_id=task.id, attempt=len(task.logs), runtime=runtime.name, phase=Phase.STAGING_IN
         )
@@ -119,9 +122,19 @@ class Worker:
                 raise Canceled() from exc
             raise
 
-    def _save(self, **changes: object) -> None:
+    def _save(self, *, persist: bool = True, **changes: object) -> None:
+        """Update the journal; write it only where a restarted hub needs it (writes cost)."""
         self._journal = replace(self._journal, **changes)  # type: ignore[arg-type]
-        self._journal.save(self.layout.attempt_dir)
+        if persist:
+            self._journal.save(self.layout.attempt_dir)
+            self._cleanup_finished()
+
+    def _cleanup_finished(self) -> None:
+        # An ended executor is released only once the journal no longer points at it, so a
+        # restart in between re-reads its exit code instead of finding it gone.
+        ref, self._finished_ref = self._finished_ref, None
+        if ref is not None:
+            self.runtime.cleanup(ref)
 
     # -- the pipeline ----------------------------------------------------------------------
     def run(self) -> Task:
@@ -130,12 +143,13 @@ class Worker:
         try:
             phase = self._journal.phase
             if phase is Phase.STAGING_IN:
+                # No journal is written while staging in: after a restart, a missing journal
+                # and an interrupted staging mean the same (the attempt cannot be resumed).
                 self.layout.create(self.task.spec)
-                self._save(phase=Phase.STAGING_IN)
                 self._stage_inputs()
                 self._check_canceled()
                 self._emit(Event.state(self.task.id, State.RUNNING))
-                self._save(phase=Phase.RUNNING, executor=0, ref=None)
+                self._save(phase=Phase.RUNNING, executor=0, ref=None, persist=False)
             if self._journal.phase is Phase.RUNNING:
                 self._run_executors()
         except Canceled:
@@ -204,15 +218,15 @@ class Worker:
             exec_spec = self._exec_spec(index)
             ref = self._journal.ref if self._journal.executor == index else None
             if ref is None:
-                self._emit(Event.executor_started(self.task.id, index))
+                started = now()
                 ref = self.runtime.start(exec_spec)
-                self._save(executor=index, ref=ref)
+                self._save(executor=index, ref=ref, started_at=started.isoformat())
             self._ref = ref
             if self._canceled.is_set():  # canceled between start and bookkeeping
                 self.runtime.kill(ref)
             exit_code = self.runtime.wait(ref, exec_spec)
             self._ref = None
-            self.runtime.cleanup(ref)
+            self._finished_ref = ref
             self._check_canceled()
             tail = self.options.log_tail_bytes
             self._emit(
@@ -220,6 +234,7 @@ class Worker:
                     self.task.id,
                     index,
                     exit_code,
+                    started=datetime.fromisoformat(self._journal.started_at or now().isoformat()),
                     stdout=_tail(exec_spec.stdout, tail),
                     stderr=_tail(exec_spec.stderr, tail),
                 )
@@ -227,7 +242,11 @@ class Worker:
             index += 1
             failed = exit_code != 0 and not executors[index - 1].ignore_error
             self._save(
-                executor=index, ref=None, executor_error=self._journal.executor_error or failed
+                executor=index,
+                ref=None,
+                started_at=None,
+                executor_error=self._journal.executor_error or failed,
+                persist=False,
             )
             if failed:
                 break
@@ -307,9 +326,9 @@ class Worker:
         else:
             final, reason = State.COMPLETE, None
         try:
-            self._save(phase=Phase.DONE)
-        except OSError:
-            log.exception("could not write the journal of task %s", task_id)
+            self._cleanup_finished()
+        except RuntimeFailure:
+            log.exception("could not clean up after task %s", task_id)
         try:
             self.task = self.sink.emit(Event.state(task_id, final, reason))
         except InvalidTransition:
@@ -321,8 +340,28 @@ class Worker:
             else:
                 self.task = current
         if not self.options.keep_work_dir:
-            shutil.rmtree(self.layout.attempt_dir, ignore_errors=True)
+            remove_later(self.layout.attempt_dir)
         return self.task
+
+
+_doomed: queue.SimpleQueue[Path] = queue.SimpleQueue()
+_janitor_lock = threading.Lock()
+_janitor: threading.Thread | None = None
+
+
+def _remove_forever() -> None:
+    while True:
+        shutil.rmtree(_doomed.get(), ignore_errors=True)
+
+
+def remove_later(path: Path) -> None:
+    """Delete an ended attempt's folder off the task's critical path (it costs milliseconds)."""
+    global _janitor
+    with _janitor_lock:
+        if _janitor is None:
+            _janitor = threading.Thread(target=_remove_forever, name="janitor", daemon=True)
+            _janitor.start()
+    _doomed.put(path)
 
 
 def host_metadata(runtime: str, backend: str, work_dir: Path) -> dict[str, str]:

@@ -24,8 +24,7 @@ def test_a_full_attempt_builds_the_task_log() -> None:
         Event.state("t1", State.QUEUED),
         Event.state("t1", State.INITIALIZING, host="h1"),
         Event.state("t1", State.RUNNING),
-        Event.executor_started("t1", 0),
-        Event.executor_finished("t1", 0, 3, stdout="out", stderr="err"),
+        Event.executor_finished("t1", 0, 3, started=datetime.now(UTC), stdout="out", stderr="err"),
         Event.output_uploaded("t1", "file:///o", "/out", 12),
         Event.metadata("t1", image_digest="sha256:x"),
         Event.state("t1", State.EXECUTOR_ERROR),
@@ -88,7 +87,7 @@ def test_events_after_the_end_are_refused() -> None:
         ],
     )
     with pytest.raises(InvalidTransition):
-        apply(task, Event.executor_started("t1", 1))
+        apply(task, Event.executor_finished("t1", 1, 0, started=datetime.now(UTC)))
     with pytest.raises(InvalidTransition):
         apply(task, Event.state("t1", State.RUNNING))
 
@@ -96,4 +95,4 @@ def test_events_after_the_end_are_refused() -> None:
 def test_executor_events_need_an_attempt() -> None:
     task = apply(new_task(), Event.state("t1", State.QUEUED))
     with pytest.raises(InvalidTransition):
-        apply(task, Event.executor_finished("t1", 0, 0))
+        apply(task, Event.executor_finished("t1", 0, 0, started=datetime.now(UTC)))

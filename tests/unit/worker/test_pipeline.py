@@ -178,8 +178,14 @@ def test_a_resumed_attempt_waits_on_the_running_executor(tmp_path: Path) -> None
     worker.layout.host_path("/in/a.txt").parent.mkdir(parents=True)
     worker.layout.host_path("/in/a.txt").write_text("resumed")
     sink.emit(Event.state("t1", State.RUNNING))
-    sink.emit(Event.executor_started("t1", 0))
-    journal = Journal(task_id="t1", attempt=1, runtime="fake", phase=Phase.RUNNING, ref="fake-t1-0")
+    journal = Journal(
+        task_id="t1",
+        attempt=1,
+        runtime="fake",
+        phase=Phase.RUNNING,
+        ref="fake-t1-0",
+        started_at="2026-01-01T00:00:00+00:00",
+    )
     resumed = Worker(
         task=sink.task,
         attempt_dir=tmp_path / "attempt",
@@ -193,6 +199,7 @@ def test_a_resumed_attempt_waits_on_the_running_executor(tmp_path: Path) -> None
     assert task.state is State.COMPLETE
     assert runtime.started == []  # re-attached, not started again
     assert task.logs[-1].logs[0].exit_code == 0
+    assert task.logs[-1].logs[0].start_time == datetime(2026, 1, 1, tzinfo=UTC)
     assert (tmp_path / "r.txt").read_text() == "RESUMED"
 
 

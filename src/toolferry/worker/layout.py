@@ -7,6 +7,7 @@ the executors agree.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,12 @@ class Layout:
 
     def host_path(self, container_path: str) -> Path:
         return self.root / container_path.lstrip("/")
+
+    def confines(self, path: Path) -> bool:
+        """Whether ``path`` (resolving symlinks) stays inside the attempt's folder."""
+        real = os.path.realpath(path)
+        top = os.path.realpath(self.attempt_dir)
+        return real == top or real.startswith(top + os.sep)
 
     def stdout(self, spec: TaskSpec, index: int) -> Path:
         ex = spec.executors[index]

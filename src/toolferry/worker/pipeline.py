@@ -191,6 +191,14 @@ class Worker:
         stdout, stderr = self.layout.stdout(spec, index), self.layout.stderr(spec, index)
         for path in (stdout, stderr):
             path.parent.mkdir(parents=True, exist_ok=True)
+        # The host opens these files for the executor: an earlier executor's symlink must not
+        # make it read or overwrite a file of the host.
+        for what, path in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
+            if path is not None and not self.layout.confines(path):
+                raise SystemFailure(
+                    f"executor {index}: {what} path {path.relative_to(self.layout.root)} "
+                    "links outside the task's files"
+                )
         scratch = self.layout.scratch / str(index)
         scratch.mkdir(parents=True, exist_ok=True)
         return ExecSpec(
@@ -283,6 +291,12 @@ class Worker:
                 problem = problem or message
                 self._emit(Event.system_log(self.task.id, message))
         for i, host, container, url, is_dir in sources:
+            if not self.layout.confines(host):
+                # A symlink made inside the task must not upload a file of the host.
+                message = f"output {i}: {container} links outside the task's files; not uploaded"
+                problem = problem or message
+                self._emit(Event.system_log(self.task.id, message))
+                continue
             try:
                 uploaded = self.storage.for_url(url).put(host, url, directory=is_dir)
             except StorageError as exc:

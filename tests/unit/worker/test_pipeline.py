@@ -210,3 +210,39 @@ def test_events_racing_a_cancel_end_canceled(tmp_path: Path) -> None:
     assert task.state is State.CANCELED
     with pytest.raises(InvalidTransition):
         sink.emit(Event.state("t1", State.RUNNING))
+
+
+def test_an_output_symlink_to_a_host_file_is_not_uploaded(tmp_path: Path) -> None:
+    secret = tmp_path / "host-secret"
+    secret.write_text("do not leak")
+
+    def link(spec: ExecSpec, rt: FakeRuntime) -> int:
+        host(spec, "/out/b.txt").symlink_to(secret)
+        return 0
+
+    spec = replace(SPEC, outputs=(Output(path="/out/b.txt", url=f"file://{tmp_path}/leak"),))
+    task = make_worker(tmp_path, spec, FakeRuntime(link))[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert not (tmp_path / "leak").exists()
+    assert "links outside the task's files" in task.logs[-1].system_logs[-1]
+
+
+def test_a_stdout_symlink_to_a_host_file_is_refused(tmp_path: Path) -> None:
+    victim = tmp_path / "host-file"
+    victim.write_text("keep me")
+
+    def link(spec: ExecSpec, rt: FakeRuntime) -> int:
+        host(spec, "/logs/out.txt").symlink_to(victim)
+        return 0
+
+    spec = replace(
+        SPEC,
+        executors=(
+            Executor(image="i", command=("link",), stdout="/logs/first.txt"),
+            Executor(image="i", command=("x",), stdout="/logs/out.txt"),
+        ),
+    )
+    task = make_worker(tmp_path, spec, FakeRuntime(link))[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert victim.read_text() == "keep me"
+    assert "stdout path" in task.logs[-1].system_logs[-1]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from toolferry.api.schemas import CreateTaskResponse, TaskIn
 from toolferry.api.service_info import legacy_service_info, service_info
-from toolferry.api.views import View, render, render_legacy
+from toolferry.api.views import View, minimal, render, render_legacy
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.states import State
 from toolferry.scheduler.service import TaskService
@@ -121,10 +121,17 @@ def router(*, legacy: bool) -> APIRouter:
             page_size=size,
             page_token=page_token or None,
         )
-        page = service.list(query, who)
-        result: dict[str, Any] = {"tasks": [shape(t, chosen) for t in page.tasks]}
-        if page.next_page_token:
-            result["next_page_token"] = page.next_page_token
+        result: dict[str, Any]
+        if chosen is View.MINIMAL:
+            states = service.list_states(query, who)
+            result = {"tasks": [minimal(i, s, legacy=legacy) for i, s in states.states]}
+            token = states.next_page_token
+        else:
+            page = service.list(query, who)
+            result = {"tasks": [shape(t, chosen) for t in page.tasks]}
+            token = page.next_page_token
+        if token:
+            result["next_page_token"] = token
         return result
 
     @api.get("/tasks/{id}", summary="GetTask")

@@ -54,10 +54,16 @@ def _task_log(log: TaskLog, notes: tuple[str, ...], full: bool) -> dict[str, Any
     return out
 
 
+def minimal(task_id: str, state: State, *, legacy: bool = False) -> dict[str, Any]:
+    """The MINIMAL view: id and state only."""
+    shown = _LEGACY_STATE.get(state, state) if legacy else state
+    return {"id": task_id, "state": str(shown)}
+
+
 def render(task: Task, view: View) -> dict[str, Any]:
     """The TES 1.1 ``tesTask`` for ``view``."""
     if view is View.MINIMAL:
-        return {"id": task.id, "state": str(task.state)}
+        return minimal(task.id, task.state)
     full = view is View.FULL
     spec = _drop_none(asdict(task.spec))
     if not full:

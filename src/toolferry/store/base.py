@@ -28,6 +28,14 @@ class TaskPage:
     next_page_token: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class StatePage:
+    """A page of (id, state) pairs: what the MINIMAL view needs, without decoding tasks."""
+
+    states: list[tuple[str, State]]
+    next_page_token: str | None
+
+
 class TaskStore(Protocol):
     """Tasks and their append-only event logs. ``append`` is the only way state changes."""
 
@@ -44,6 +52,8 @@ class TaskStore(Protocol):
     def get(self, task_id: str) -> Task: ...
 
     def query(self, query: TaskQuery) -> TaskPage: ...
+
+    def query_states(self, query: TaskQuery) -> StatePage: ...
 
     def events(self, task_id: str) -> list[Event]: ...
 

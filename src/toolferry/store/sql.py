@@ -10,14 +10,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, exists, func, insert, select, true, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 
 from toolferry.domain.errors import InvalidTask, NotFound
 from toolferry.domain.events import Event, EventKind, apply
 from toolferry.domain.states import State
 from toolferry.domain.task import Task, TaskSpec, spec_from_dict
 from toolferry.store import codec
-from toolferry.store.base import TaskPage, TaskQuery, TokenRecord
+from toolferry.store.base import StatePage, TaskPage, TaskQuery, TokenRecord
 from toolferry.store.db import Database
 from toolferry.store.tables import task_events, task_tags, tasks, tokens
 
@@ -173,6 +185,14 @@ class SqlTaskStore:
         return _task_from_row(row)
 
     def query(self, query: TaskQuery) -> TaskPage:
+        rows, token = self._page(select(tasks), query)
+        return TaskPage(tasks=[_task_from_row(r) for r in rows], next_page_token=token)
+
+    def query_states(self, query: TaskQuery) -> StatePage:
+        rows, token = self._page(select(tasks.c.id, tasks.c.state), query)
+        return StatePage(states=[(r.id, State(r.state)) for r in rows], next_page_token=token)
+
+    def _page(self, base: Select[Any], query: TaskQuery) -> tuple[list[Row[Any]], str | None]:
         conditions = []
         if query.owner is not None:
             conditions.append(tasks.c.owner == query.owner)
@@ -188,17 +208,15 @@ class SqlTaskStore:
         if query.page_token:
             conditions.append(tasks.c.id < decode_page_token(query.page_token))
         stmt = (
-            select(tasks)
-            .where(and_(true(), *conditions))
+            base.where(and_(true(), *conditions))
             .order_by(tasks.c.id.desc())
             .limit(query.page_size + 1)
         )
         with self._db.read() as conn:
-            rows = conn.execute(stmt).all()
+            rows = list(conn.execute(stmt).all())
         more = len(rows) > query.page_size
         rows = rows[: query.page_size]
-        token = encode_page_token(rows[-1].id) if more and rows else None
-        return TaskPage(tasks=[_task_from_row(r) for r in rows], next_page_token=token)
+        return rows, encode_page_token(rows[-1].id) if more and rows else None
 
     def events(self, task_id: str) -> list[Event]:
         with self._db.read() as conn:

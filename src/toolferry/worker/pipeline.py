@@ -193,10 +193,10 @@ class Worker:
             path.parent.mkdir(parents=True, exist_ok=True)
         # The host opens these files for the executor: an earlier executor's symlink must not
         # make it read or overwrite a file of the host.
-        for what, path in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
-            if path is not None and not self.layout.confines(path):
+        for what, opened in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
+            if opened is not None and not self.layout.confines(opened):
                 raise SystemFailure(
-                    f"executor {index}: {what} path {path.relative_to(self.layout.root)} "
+                    f"executor {index}: {what} path {opened.relative_to(self.layout.root)} "
                     "links outside the task's files"
                 )
         scratch = self.layout.scratch / str(index)

@@ -1,0 +1,1 @@
+"""The command-line interface: `toolferry` (Typer + Rich) and the TES HTTP client it uses."""

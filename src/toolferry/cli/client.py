@@ -1,0 +1,226 @@
+"""A small synchronous client for the TES 1.1 API that the CLI (and scripts) use.
+
+Every failure a user can cause or meet — an HTTP error, a hub that does not answer, a wait that
+runs out of time — is raised as :class:`ClientError` with a message fit to show as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+__all__ = ["TERMINAL_STATES", "ClientError", "TesClient", "WaitTimeout"]
+
+TERMINAL_STATES = frozenset({"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"})
+API_PREFIX = "/ga4gh/tes/v1"
+
+
+class ClientError(Exception):
+    """A request failed. ``status`` is the HTTP status, or None when no answer came at all."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message if self.status is None else f"HTTP {self.status}: {self.message}"
+
+
+class WaitTimeout(ClientError):
+    """:meth:`TesClient.wait` gave up; ``state`` is the last state seen."""
+
+    def __init__(self, task_id: str, state: str, seconds: float) -> None:
+        super().__init__(None, f"task {task_id} is still {state} after {seconds:g} s")
+        self.task_id = task_id
+        self.state = state
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's explanation: FastAPI answers ``{"detail": str | list}``; anything else is
+    shown as text so that a proxy's error page still says something."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:500] if text else response.reason_phrase
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):  # request validation errors: [{"loc": [...], "msg": ...}]
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return response.text.strip()[:500] or response.reason_phrase
+
+
+class TesClient:
+    """Talks to the TES API of a hub at ``{base_url}/ga4gh/tes/v1``.
+
+    ``transport`` lets tests answer requests in-process (``httpx.MockTransport``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        timeout: float = 30,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the TES operations -------------------------------------------------------------------
+
+    def create(self, task: Mapping[str, Any]) -> str:
+        """Submit a task document; return the id the hub gave it."""
+        body = self._request("POST", "/tasks", json=dict(task))
+        task_id = body.get("id")
+        if not isinstance(task_id, str):
+            raise ClientError(None, f"{self.base_url} answered a task creation without an id")
+        return task_id
+
+    def get(self, task_id: str, view: str = "FULL") -> dict[str, Any]:
+        return self._request("GET", f"/tasks/{task_id}", params={"view": view})
+
+    def list(
+        self,
+        view: str = "MINIMAL",
+        name_prefix: str | None = None,
+        state: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of tasks: ``{"tasks": [...], "next_page_token": "..."}``."""
+        params: list[tuple[str, str | int]] = [("view", view)]
+        if name_prefix:
+            params.append(("name_prefix", name_prefix))
+        if state:
+            params.append(("state", state))
+        # tag_key and tag_value are zipped by the server, so each key gets a value ("" = any).
+        for key, value in (tags or {}).items():
+            params.append(("tag_key", key))
+            params.append(("tag_value", value))
+        if page_size is not None:
+            params.append(("page_size", page_size))
+        if page_token:
+            params.append(("page_token", page_token))
+        return self._request("GET", "/tasks", params=params)
+
+    def iter_tasks(
+        self,
+        view: str = "MINIMAL",
+        name_prefix: str | None = None,
+        state: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching task, fetching pages as the caller consumes them."""
+        token: str | None = None
+        while True:
+            page = self.list(view, name_prefix, state, tags, page_size, token)
+            yield from page.get("tasks") or []
+            token = page.get("next_page_token") or None
+            if token is None:
+                return
+
+    def cancel(self, task_id: str) -> None:
+        self._request("POST", f"/tasks/{task_id}:cancel")
+
+    def service_info(self) -> dict[str, Any]:
+        return self._request("GET", "/service-info")
+
+    def wait(
+        self,
+        task_id: str,
+        poll: float = 0.2,
+        timeout: float | None = None,
+        on_state: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the task reaches a terminal state; return it in the FULL view.
+
+        ``on_state`` is called with each new state seen. Polling starts at ``poll`` seconds and
+        slows down to 2 s so that a long task does not cost five requests a second.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = poll
+        last = ""
+        while True:
+            state = str(self.get(task_id, view="MINIMAL").get("state", "UNKNOWN"))
+            if state != last:
+                last = state
+                if on_state is not None:
+                    on_state(state)
+            if state in TERMINAL_STATES:
+                return self.get(task_id, view="FULL")
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(task_id, state, timeout or 0)
+                time.sleep(min(interval, remaining))
+            else:
+                time.sleep(interval)
+            interval = min(max(interval * 1.5, poll), max(poll, 2.0))
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ClientError(
+                None,
+                f"nothing answered at {self.base_url} ({exc}); check TOOLFERRY_URL, "
+                "or start a hub with `toolferry server`",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ClientError(
+                None, f"{self.base_url} did not answer within {self.timeout:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ClientError(None, f"request to {self.base_url} failed: {exc}") from exc
+        if response.status_code >= 400:
+            raise ClientError(response.status_code, _detail(response))
+        if not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ClientError(
+                response.status_code, f"{self.base_url} answered something that is not JSON"
+            ) from exc
+        if not isinstance(body, dict):
+            raise ClientError(response.status_code, f"{self.base_url} answered unexpected JSON")
+        return body

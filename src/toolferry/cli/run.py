@@ -1,0 +1,267 @@
+"""`toolferry run`: submit one command (or a task file), follow it, show what it printed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import typer.core
+from rich.text import Text
+
+from toolferry.cli.client import ClientError, TesClient
+from toolferry.cli.documents import apply_overrides, build_task, read_task_document
+from toolferry.cli.live import exit_code_for, wait_live
+from toolferry.cli.output import CliError, err, warn, write_raw
+from toolferry.cli.render import duration, last_attempt, state_text
+from toolferry.cli.session import session
+
+__all__ = ["RunCommand", "print_run_result", "run"]
+
+_COMMAND_KEY = "toolferry.run.command"
+
+
+class RunCommand(typer.core.TyperCommand):
+    """Takes everything after ``--`` as the command, before Click sees it.
+
+    Click would merge it into the positional arguments, and then `run --runtime none -- sh -c x`
+    could not tell that ``sh`` is the command rather than the image.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if "--" in args:
+            split = args.index("--")
+            ctx.meta[_COMMAND_KEY] = args[split + 1 :]
+            args = args[:split]
+        return super().parse_args(ctx, args)
+
+
+class RuntimeOption(StrEnum):
+    docker = "docker"
+    none = "none"
+
+
+def _split_positional(ctx: typer.Context, positional: list[str]) -> tuple[str | None, list[str]]:
+    """(image, command) from the positional arguments and what came after ``--``."""
+    after_dashes: list[str] | None = ctx.meta.get(_COMMAND_KEY)
+    if after_dashes is None:
+        return (positional[0], positional[1:]) if positional else (None, [])
+    if len(positional) > 1:
+        raise CliError(
+            f"only the image goes before `--`, got {' '.join(positional)!r}; "
+            "put options before the image and the command after `--`"
+        )
+    return (positional[0] if positional else None), after_dashes
+
+
+def _is_task_file(positional: list[str], ctx: typer.Context) -> bool:
+    return (
+        _COMMAND_KEY not in ctx.meta
+        and len(positional) == 1
+        and positional[0].endswith(".json")
+        and Path(positional[0]).is_file()
+    )
+
+
+def _interrupted(client: TesClient, task_id: str) -> typer.Exit:
+    """Ctrl-C while following a task: cancel it, as a user of `run` expects of a foreground job."""
+    try:
+        client.cancel(task_id)
+        warn(f"interrupted: canceled task {task_id}")
+    except ClientError as exc:
+        warn(f"interrupted; task {task_id} could not be canceled: {exc}")
+    return typer.Exit(130)
+
+
+def print_run_result(task: dict[str, Any]) -> None:
+    """The executors' stdout on stdout and stderr on stderr, as they wrote it, then a summary
+    (output files, system logs, end state) on stderr."""
+    stderr = err()
+    attempt = last_attempt(task) or {}
+    executors = task.get("executors") or []
+    for index, log in enumerate(attempt.get("logs") or [], start=1):
+        code = log.get("exit_code")
+        if len(executors) > 1:
+            image = executors[index - 1].get("image", "") if index <= len(executors) else ""
+            stderr.rule(
+                Text(f"executor {index}/{len(executors)} · {image} · exit {code}"),
+                align="left",
+                style="dim",
+            )
+        if log.get("stdout"):
+            write_raw(log["stdout"])
+        if log.get("stderr"):
+            write_raw(log["stderr"], stderr=True)
+        if code not in (0, None):
+            stderr.print(Text(f"executor {index} exited with code {code}", style="red"))
+    for item in attempt.get("outputs") or []:
+        stderr.print(
+            Text.assemble(
+                ("output ", "dim"),
+                str(item.get("path", "")),
+                " → ",
+                str(item.get("url", "")),
+                (f" ({item.get('size_bytes', '?')} bytes)", "dim"),
+            )
+        )
+    for line in attempt.get("system_logs") or []:
+        stderr.print(Text(f"system: {line}", style="yellow"))
+    took = duration(attempt.get("start_time"), attempt.get("end_time"))
+    stderr.print(
+        Text.assemble(
+            f"task {task.get('id', '')} ",
+            state_text(task.get("state")),
+            f" in {took}" if took else "",
+        )
+    )
+
+
+def run(
+    ctx: typer.Context,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="IMAGE [--] COMMAND... | TASK.json",
+            help=(
+                "The image, then the command to run in it (after [bold]--[/] when it has "
+                "options of its own); or a TES task document (a [bold].json[/] file)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="PATH=URL",
+            help=(
+                "Put the file at URL at PATH inside the container before the command runs. "
+                "URL may be a local path (sent as file://). Repeatable."
+            ),
+        ),
+    ] = None,
+    outputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH=URL",
+            help="Upload PATH from inside the container to URL when the command ends. Repeatable.",
+        ),
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", metavar="NAME=VALUE", help="Set an environment variable."),
+    ] = None,
+    workdir: Annotated[
+        str | None,
+        typer.Option("--workdir", "-w", metavar="DIR", help="Working directory of the command."),
+    ] = None,
+    cpu: Annotated[
+        int | None, typer.Option("--cpu", min=1, metavar="N", help="CPU cores to reserve.")
+    ] = None,
+    ram: Annotated[
+        float | None, typer.Option("--ram", min=0, metavar="GB", help="Memory to reserve, in GB.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="A name to find the task by later.")
+    ] = None,
+    runtime: Annotated[
+        RuntimeOption | None,
+        typer.Option(
+            "--runtime",
+            case_sensitive=False,
+            help=(
+                "How to run the command: in a [bold]docker[/] container, or as a host process "
+                "([bold]none[/]; the image is then ignored and may be left out). "
+                "Default: the hub's choice."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    network: Annotated[
+        bool,
+        typer.Option(
+            "--network", help="Give the command network access (tasks have none by default)."
+        ),
+    ] = False,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", metavar="KEY=VALUE", help="Tag the task. Repeatable."),
+    ] = None,
+) -> None:
+    """Run a command in an image and show what it printed.
+
+    Submits a task, follows its state, then prints the command's stdout (on stdout) and stderr
+    (on stderr), where its output files went and how it ended. Ctrl-C cancels the task.
+
+    Options go before IMAGE; everything after IMAGE is the command.
+
+    Exit status: 0 the task completed, 1 the command failed (EXECUTOR_ERROR), 2 the task did
+    not run to its end (SYSTEM_ERROR, CANCELED) or could not be submitted.
+
+    [bold]Examples[/]
+
+      toolferry run busybox echo hello
+
+      toolferry run -i /in/a=./a.txt -o /out/n=./n.txt busybox -- sh -c 'wc -l < /in/a > /out/n'
+
+      toolferry run --runtime none -- sh -c 'uname -a'
+
+      toolferry run task.json
+    """
+    positional = list(args or [])
+    rt = runtime.value if runtime is not None else None
+    if _is_task_file(positional, ctx):
+        given = [
+            flag
+            for flag, value in (
+                ("--input", inputs),
+                ("--output", outputs),
+                ("--env", env),
+                ("--workdir", workdir),
+            )
+            if value
+        ]
+        if given:
+            raise CliError(
+                f"{', '.join(given)} cannot be combined with a task file; put them in "
+                f"{positional[0]} instead"
+            )
+        document = apply_overrides(
+            read_task_document(positional[0]),
+            name=name,
+            cpu=cpu,
+            ram=ram,
+            runtime=rt,
+            network=network,
+            tags=tags or (),
+        )
+    else:
+        image, command = _split_positional(ctx, positional)
+        document = build_task(
+            image=image,
+            command=command,
+            inputs=inputs or (),
+            outputs=outputs or (),
+            env=env or (),
+            tags=tags or (),
+            workdir=workdir,
+            cpu=cpu,
+            ram=ram,
+            name=name,
+            runtime=rt,
+            network=network,
+        )
+
+    with session(ctx) as s:
+        task_id = s.client.create(document)
+        err().print(Text.assemble(("submitted task ", "dim"), task_id))
+        try:
+            task = wait_live(s.client, task_id, label=name)
+        except KeyboardInterrupt:
+            raise _interrupted(s.client, task_id) from None
+    print_run_result(task)
+    raise typer.Exit(exit_code_for(task.get("state")))

@@ -1,0 +1,206 @@
+"""`toolferry task ...`: submit, inspect, list, cancel and wait for TES tasks."""
+
+from __future__ import annotations
+
+import itertools
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from toolferry.cli.client import WaitTimeout
+from toolferry.cli.documents import parse_pairs, read_task_document
+from toolferry.cli.live import exit_code_for, wait_live
+from toolferry.cli.output import CliError, err, out, print_json, warn
+from toolferry.cli.render import print_attempt_logs, print_task, state_text, task_table
+from toolferry.cli.session import session
+from toolferry.domain.states import State
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="task",
+    help="Submit, inspect, list, cancel and wait for tasks.",
+    no_args_is_help=True,
+)
+
+
+class View(StrEnum):
+    """How much of a task the hub returns (TES `view`)."""
+
+    MINIMAL = "MINIMAL"
+    BASIC = "BASIC"
+    FULL = "FULL"
+
+
+EMBEDDED_SUBMIT_WARNING = (
+    "no hub at TOOLFERRY_URL: the task was queued by a hub inside this command, which stops "
+    "now; it proceeds only while a hub runs on this data directory (the next `toolferry` "
+    "command, or `toolferry server`)"
+)
+
+
+TaskId = Annotated[str, typer.Argument(metavar="ID", help="The task's id.", show_default=False)]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the hub's JSON answer instead.")]
+
+
+@app.command()
+def submit(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE|-", help="A TES task document (JSON); `-` reads it from stdin."
+        ),
+    ],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the task to end and print its final state.")
+    ] = False,
+) -> None:
+    """Submit a TES task document and print the new task's id.
+
+    With --wait, the exit status is 0 when the task completed, 1 when an executor failed and
+    2 otherwise.
+    """
+    document = read_task_document(file)
+    with session(ctx) as s:
+        task_id = s.client.create(document)
+        out().print(task_id, markup=False)
+        if not wait:
+            if s.embedded:
+                warn(EMBEDDED_SUBMIT_WARNING)
+            return
+        task = wait_live(s.client, task_id)
+    state = str(task.get("state", "UNKNOWN"))
+    out().print(state_text(state))
+    raise typer.Exit(exit_code_for(state))
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    task_id: TaskId,
+    view: Annotated[
+        View, typer.Option("--view", case_sensitive=False, help="How much of the task to show.")
+    ] = View.FULL,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one task: its state, executors, files and the logs of its last attempt."""
+    with session(ctx) as s:
+        task = s.client.get(task_id, view=view.value)
+    if as_json:
+        print_json(task)
+    else:
+        print_task(out(), task)
+
+
+def _tag_filter(values: list[str]) -> dict[str, str]:
+    """`k=v` matches that value; a bare `k` matches any value of k (TES: an empty tag_value)."""
+    tags: dict[str, str] = {}
+    for value in values:
+        if "=" in value:
+            tags.update(parse_pairs([value], "--tag", "KEY=VALUE or KEY"))
+        else:
+            tags[value] = ""
+    return tags
+
+
+@app.command("list")
+def list_tasks(
+    ctx: typer.Context,
+    state: Annotated[
+        State | None,
+        typer.Option("--state", case_sensitive=False, help="Only tasks in this state."),
+    ] = None,
+    name_prefix: Annotated[
+        str | None,
+        typer.Option("--name-prefix", metavar="PREFIX", help="Only tasks whose name starts so."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            metavar="KEY[=VALUE]",
+            help="Only tasks with this tag (any value when VALUE is left out). Repeatable.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", min=0, metavar="N", help="Show at most N tasks; 0: all."),
+    ] = 50,
+    view: Annotated[
+        View,
+        typer.Option(
+            "--view", case_sensitive=False, help="How much of each task to fetch (for --json)."
+        ),
+    ] = View.BASIC,
+    as_json: JsonFlag = False,
+) -> None:
+    """List tasks (id, name, state, creation time) in the order the hub returns them."""
+    tags = _tag_filter(tag or [])
+    page_size = min(limit, 256) if limit else None
+    with session(ctx) as s:
+        tasks_iter = s.client.iter_tasks(
+            view=view.value,
+            name_prefix=name_prefix,
+            state=state.value if state else None,
+            tags=tags,
+            page_size=page_size,
+        )
+        # One more than the limit tells whether to say that some were left out.
+        fetched = list(itertools.islice(tasks_iter, limit + 1) if limit else tasks_iter)
+    shown = fetched[:limit] if limit else fetched
+    if as_json:
+        print_json(shown)
+        return
+    if not shown:
+        err().print("[dim]no tasks[/]")
+        return
+    out().print(task_table(shown))
+    if limit and len(fetched) > limit:
+        err().print(f"[dim]showing the first {limit}; use --limit 0 for all[/]")
+
+
+@app.command()
+def cancel(ctx: typer.Context, task_id: TaskId) -> None:
+    """Cancel a task. Queued tasks end at once; running ones are stopped first."""
+    with session(ctx) as s:
+        s.client.cancel(task_id)
+        state = str(s.client.get(task_id, view="MINIMAL").get("state", "UNKNOWN"))
+    out().print(Text.assemble(f"{task_id} ", state_text(state)))
+
+
+@app.command()
+def wait(
+    ctx: typer.Context,
+    task_id: TaskId,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", min=0, metavar="SECONDS", help="Give up after this long (exit 1)."
+        ),
+    ] = None,
+) -> None:
+    """Wait for a task to end, showing its state as it changes.
+
+    Exit status: 0 when it completed, 1 otherwise (including a timeout).
+    """
+    with session(ctx) as s:
+        try:
+            task = wait_live(s.client, task_id, timeout=timeout)
+        except WaitTimeout as exc:
+            raise CliError(str(exc), exit_code=1) from None
+    state = str(task.get("state", "UNKNOWN"))
+    out().print(Text.assemble(f"{task_id} ", state_text(state)))
+    raise typer.Exit(0 if state == "COMPLETE" else 1)
+
+
+@app.command()
+def logs(ctx: typer.Context, task_id: TaskId) -> None:
+    """Print the stdout and stderr of each executor of the task's last attempt, and its system
+    logs."""
+    with session(ctx) as s:
+        task: dict[str, Any] = s.client.get(task_id, view="FULL")
+    if not print_attempt_logs(out(), task):
+        err().print(f"task {task_id} has not started yet ({task.get('state', 'UNKNOWN')})")

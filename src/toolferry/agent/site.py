@@ -195,9 +195,11 @@ class Site:
             return True
 
     def _release(self, task_id: str) -> None:
+        """Give the task's cores and memory back (idempotent)."""
         with self._lock:
-            self._reserved.pop(task_id, None)
-        self.on_capacity_freed()
+            held = self._reserved.pop(task_id, None)
+        if held is not None:
+            self.on_capacity_freed()
 
     def _runtime_for(self, task: Task) -> Runtime | None:
         name = task.spec.backend_parameter("runtime") or self.default_runtime
@@ -205,7 +207,9 @@ class Site:
 
     def _options(self, task: Task) -> WorkerOptions:
         res = task.spec.resources or Resources()
+        task_id = task.id
         return WorkerOptions(
+            executors_done=lambda: self._release(task_id),
             log_tail_bytes=self.config.log_tail_bytes,
             cpu_cores=float(res.cpu_cores) if res.cpu_cores else None,
             ram_gb=res.ram_gb,

@@ -15,6 +15,7 @@ import queue
 import shutil
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +56,9 @@ class WorkerOptions:
     ram_gb: float | None = None
     network: bool = False
     keep_work_dir: bool = False
+    # Called once the executors are done: staging outputs does not use the cores and memory
+    # the task reserved, so the next task may start meanwhile.
+    executors_done: Callable[[], None] = lambda: None
 
 
 def _tail(path: Path, limit: int) -> str:
@@ -134,7 +138,8 @@ class Worker:
         # restart in between re-reads its exit code instead of finding it gone.
         ref, self._finished_ref = self._finished_ref, None
         if ref is not None:
-            self.runtime.cleanup(ref)
+            runtime = self.runtime
+            later(lambda: runtime.cleanup(ref))
 
     # -- the pipeline ----------------------------------------------------------------------
     def run(self) -> Task:
@@ -317,6 +322,7 @@ class Worker:
     # -- the finalizer ---------------------------------------------------------------------
     def _finish(self, *, system_error: str | None, canceled: bool) -> Task:
         task_id = self.task.id
+        self.options.executors_done()
         try:
             if self._ref is not None:
                 self.runtime.kill(self._ref)
@@ -354,28 +360,34 @@ class Worker:
             else:
                 self.task = current
         if not self.options.keep_work_dir:
-            remove_later(self.layout.attempt_dir)
+            attempt_dir = self.layout.attempt_dir
+            later(lambda: shutil.rmtree(attempt_dir, ignore_errors=True))
         return self.task
 
 
-_doomed: queue.SimpleQueue[Path] = queue.SimpleQueue()
+_chores: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
 _janitor_lock = threading.Lock()
 _janitor: threading.Thread | None = None
 
 
-def _remove_forever() -> None:
+def _do_chores() -> None:
     while True:
-        shutil.rmtree(_doomed.get(), ignore_errors=True)
+        chore = _chores.get()
+        try:
+            chore()
+        except Exception:
+            log.exception("clean-up after a task failed")
 
 
-def remove_later(path: Path) -> None:
-    """Delete an ended attempt's folder off the task's critical path (it costs milliseconds)."""
+def later(chore: Callable[[], None]) -> None:
+    """Run a clean-up chore off the task's critical path (removing a container or a work
+    folder costs milliseconds that the user would otherwise wait for)."""
     global _janitor
     with _janitor_lock:
         if _janitor is None:
-            _janitor = threading.Thread(target=_remove_forever, name="janitor", daemon=True)
+            _janitor = threading.Thread(target=_do_chores, name="janitor", daemon=True)
             _janitor.start()
-    _doomed.put(path)
+    _chores.put(chore)
 
 
 def host_metadata(runtime: str, backend: str, work_dir: Path) -> dict[str, str]:

@@ -151,6 +151,7 @@ class Hub:
             return
         self._started = False
         self.scheduler.stop()
+        self.site.detach()
 
     def close(self) -> None:
         self.stop()

@@ -21,7 +21,7 @@ from toolferry.runtimes.base import Runtime, RuntimeFailure
 from toolferry.storage.router import StorageRouter
 from toolferry.store.base import TaskStore
 from toolferry.worker.journal import Journal, Phase
-from toolferry.worker.pipeline import WorkerOptions, host_metadata
+from toolferry.worker.pipeline import Detached, WorkerOptions, host_metadata
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class Site:
         self._lock = threading.Lock()
         self._reserved: dict[str, Reservation] = {}
         self.on_capacity_freed: Callable[[], None] = lambda: None
+        self._detached = False
 
     # -- capabilities ------------------------------------------------------------------------
     def backend_parameters(self) -> dict[str, str]:
@@ -282,7 +283,14 @@ class Site:
 
     # -- EventSink for workers --------------------------------------------------------------
     def emit(self, event: Event) -> Task:
+        if self._detached:
+            raise Detached()
         return self.store.append(event)
+
+    def detach(self) -> None:
+        """Stop reporting for running workers (the hub is stopping): their executors go on
+        and the next hub re-attaches to them."""
+        self._detached = True
 
     def current(self, task_id: str) -> Task:
         return self.store.get(task_id)

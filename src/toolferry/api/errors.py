@@ -21,9 +21,9 @@ _STATUS: dict[type[Exception], int] = {
 
 def _where(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where the value came from, not a field (a field may be called "path")
     for item in loc:
-        if item in ("body", "query", "path"):
-            continue
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:

@@ -84,7 +84,10 @@ class TaskIn(_In):
                 )
                 for e in self.executors
             ),
-            inputs=tuple(Input(**i.model_dump()) for i in self.inputs or ()),
+            # TES: "If content is not empty, url must be ignored": empty content means none.
+            inputs=tuple(
+                Input(**{**i.model_dump(), "content": i.content or None}) for i in self.inputs or ()
+            ),
             outputs=tuple(Output(**o.model_dump()) for o in self.outputs or ()),
             resources=Resources(
                 **{**res.model_dump(), "zones": tuple(res.zones) if res.zones is not None else None}

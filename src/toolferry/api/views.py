@@ -70,8 +70,10 @@ def render(task: Task, view: View) -> dict[str, Any]:
         for inp in spec.get("inputs", []):
             inp.pop("content", None)
     logs = [_task_log(log, task.notes if i == 0 else (), full) for i, log in enumerate(task.logs)]
-    if full and not logs and task.notes:
-        logs = [{"logs": [], "outputs": [], "system_logs": list(task.notes)}]
+    if not logs and task.notes:
+        # Notes from before any attempt (e.g. an ignored backend parameter) need a task log to
+        # live in; BASIC shows the same log without its system_logs.
+        logs = [{"logs": [], "outputs": [], **({"system_logs": list(task.notes)} if full else {})}]
     doc: dict[str, Any] = {"id": task.id, "state": str(task.state), **spec, "logs": logs}
     doc["creation_time"] = rfc3339(task.creation_time)
     return _drop_none(doc)  # type: ignore[no-any-return]

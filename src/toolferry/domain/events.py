@@ -124,6 +124,8 @@ def apply(task: Task, event: Event) -> Task:
     if kind is EventKind.STATE:
         task = _apply_state(task, event)
     elif kind is EventKind.SYSTEM_LOG:
+        if task.state.terminal:
+            raise InvalidTransition(f"system log for task {task.id}, which has ended")
         task = _add_system_log(task, event.data["message"])
     else:
         log = _require_attempt(task, event)

@@ -16,13 +16,25 @@ from sqlalchemy.engine import make_url
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite, creates the folder and sets the pragmas we rely on."""
+def make_engine(url: str, *, immediate: bool = False) -> Engine:
+    """An engine for ``url``; for SQLite, creates the folder and sets the pragmas we rely on.
+
+    ``immediate`` (SQLite): every transaction takes the write lock when it begins, so writers
+    in different processes queue up instead of failing halfway on a stale read."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if immediate:
+
+            @event.listens_for(engine, "connect")
+            def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None
+
+            @event.listens_for(engine, "begin")
+            def _begin_immediate(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -51,27 +63,30 @@ def migrate(engine: Engine) -> None:
 class Database:
     """An engine plus the write discipline of its dialect."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, write_engine: Engine | None = None) -> None:
         self.engine = engine
+        self.write_engine = write_engine or engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         # SQLite allows one writer; serialising writers in-process avoids SQLITE_BUSY storms
-        # between threads (other processes still wait on busy_timeout).
+        # between threads; BEGIN IMMEDIATE serialises them across processes.
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @classmethod
     def connect(cls, url: str) -> Database:
-        db = cls(make_engine(url))
-        migrate(db.engine)
+        engine = make_engine(url)
+        write = make_engine(url, immediate=True) if engine.dialect.name == "sqlite" else engine
+        db = cls(engine, write)
+        migrate(db.write_engine)
         return db
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction for writing; commits on success."""
         if self._write_lock is None:
-            with self.engine.begin() as conn:
+            with self.write_engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write_lock, self.write_engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -81,3 +96,4 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.write_engine.dispose()

@@ -43,6 +43,11 @@ class Canceled(Exception):
     """The task was canceled while this attempt ran."""
 
 
+class Detached(Exception):
+    """The hub that ran this worker stopped: leave the executor running, report nothing, so
+    the next hub re-attaches to it."""
+
+
 class EventSink(Protocol):
     def emit(self, event: Event) -> Task: ...
 
@@ -143,6 +148,13 @@ class Worker:
 
     # -- the pipeline ----------------------------------------------------------------------
     def run(self) -> Task:
+        try:
+            return self._run()
+        except Detached:
+            log.info("task %s: detached from its executor; the next hub re-attaches", self.task.id)
+            return self.task
+
+    def _run(self) -> Task:
         system_error: str | None = None
         canceled = False
         try:
@@ -161,6 +173,8 @@ class Worker:
             canceled = True
         except (SystemFailure, RuntimeFailure, StorageError) as exc:
             system_error = str(exc)
+        except Detached:
+            raise
         except Exception as exc:
             log.exception("worker for task %s failed", self.task.id)
             system_error = f"internal error in the worker: {type(exc).__name__}: {exc}"
@@ -334,6 +348,8 @@ class Worker:
                     system_error = problem
         except Canceled:
             canceled = True
+        except Detached:
+            raise
         except Exception as exc:
             log.exception("staging outputs of task %s failed", task_id)
             system_error = system_error or f"staging outputs failed: {exc}"

@@ -96,3 +96,11 @@ def test_executor_events_need_an_attempt() -> None:
     task = apply(new_task(), Event.state("t1", State.QUEUED))
     with pytest.raises(InvalidTransition):
         apply(task, Event.executor_finished("t1", 0, 0, started=datetime.now(UTC)))
+
+
+def test_no_system_log_after_the_end() -> None:
+    task = run_through(
+        new_task(), [Event.state("t1", State.QUEUED), Event.state("t1", State.CANCELED)]
+    )
+    with pytest.raises(InvalidTransition):
+        apply(task, Event.system_log("t1", "late"))

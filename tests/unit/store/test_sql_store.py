@@ -151,3 +151,33 @@ def test_tokens_are_stored_hashed(db: Database) -> None:
     assert service.revoke(record.id)
     assert service.verify(secret) is None
     assert not service.any_active()
+
+
+WRITER = """
+import sys
+from toolferry.domain.events import Event
+from toolferry.store.db import Database
+from toolferry.store.sql import SqlTaskStore
+store = SqlTaskStore(Database.connect(sys.argv[1]))
+for i in range(100):
+    store.append(Event.metadata(sys.argv[2], **{f"{sys.argv[3]}{i}": "v"}))
+"""
+
+
+def test_writers_in_several_processes_queue_up(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    db = Database.connect(url)
+    store = SqlTaskStore(db)
+    task = make(store)
+    store.append(Event.state(task.id, State.INITIALIZING))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, url, task.id, f"p{n}"]) for n in range(3)
+    ]
+    assert [p.wait(60) for p in procs] == [0, 0, 0]
+    events = store.events(task.id)
+    assert [e.seq for e in events] == list(range(1, 303))
+    assert len(store.get(task.id).logs[-1].metadata) == 300
+    db.close()

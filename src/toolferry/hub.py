@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -64,7 +65,8 @@ class Hub:
         self.db = Database.connect(s.effective_database_url)
         self.store = SqlTaskStore(self.db)
         self.tokens = TokenService(SqlTokenStore(self.db))
-        self.authenticate = Authenticator(self.tokens, s.auth)
+        self.local_secret = secrets.token_urlsafe(32)
+        self.authenticate = Authenticator(self.tokens, s.auth, self.local_secret)
         if runtimes is None:
             runtimes, unavailable = registry.discover(s)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import time
 from typing import Literal
 
@@ -19,9 +20,17 @@ class Authenticator:
     """Modes: token (always required), none (everyone is the local admin), auto (token once
     any token exists)."""
 
-    def __init__(self, tokens: TokenService, mode: Literal["auto", "token", "none"]) -> None:
+    def __init__(
+        self,
+        tokens: TokenService,
+        mode: Literal["auto", "token", "none"],
+        local_secret: str | None = None,
+    ) -> None:
         self.tokens = tokens
         self.mode = mode
+        # Known only inside the hub's own process: the CLI's embedded hub uses it to act as the
+        # machine's operator without a stored token.
+        self.local_secret = local_secret
         self._auto_cache: tuple[float, bool] = (0.0, False)
 
     def required(self) -> bool:
@@ -55,6 +64,8 @@ class Authenticator:
             raise HTTPException(
                 401, "authentication required: send 'Authorization: Bearer <token>'", _CHALLENGE
             )
+        if self.local_secret is not None and hmac.compare_digest(secret, self.local_secret):
+            return LOCAL
         record = self.tokens.verify(secret)
         if record is None:
             raise HTTPException(401, "invalid or revoked token", _CHALLENGE)

@@ -94,7 +94,11 @@ def connect(settings: Settings) -> Iterator[Session]:
         with TesClient(settings.url, token_of(settings)) as client:
             yield Session(client=client, url=settings.url, embedded=False)
         return
-    with embedded_hub(settings) as (_hub, url), TesClient(url, token_of(settings)) as client:
+    # Without a token, the embedded hub's own in-process secret: this process is its operator.
+    with (
+        embedded_hub(settings) as (hub, url),
+        TesClient(url, token_of(settings) or hub.local_secret) as client,
+    ):
         yield Session(client=client, url=url, embedded=True)
 
 

@@ -215,3 +215,11 @@ def test_openapi_documents_both_prefixes(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/ga4gh/tes/v1/tasks/{id}:cancel" in paths
     assert "/v1/tasks/service-info" in paths
+
+
+def test_the_in_process_secret_acts_as_the_local_operator(hub: Hub, client: httpx.Client) -> None:
+    hub.tokens.create("alice")
+    hub.authenticate._auto_cache = (0.0, False)
+    assert client.get(f"{TES}/tasks").status_code == 401
+    headers = {"Authorization": f"Bearer {hub.local_secret}"}
+    assert client.get(f"{TES}/tasks", headers=headers).status_code == 200

@@ -143,6 +143,8 @@ def router(*, legacy: bool) -> APIRouter:
     ) -> dict[str, Any]:
         """One task by its id."""
         chosen = parse_view(view)
+        if chosen is View.MINIMAL:
+            return minimal(id, service.state(id, who), legacy=legacy)
         return shape(service.get(id, who), chosen)
 
     @api.post("/tasks/{id}:cancel", summary="CancelTask")

@@ -9,6 +9,7 @@ from toolferry.domain.errors import NotFound
 from toolferry.domain.events import now
 from toolferry.domain.ids import new_task_id
 from toolferry.domain.rules import check_spec
+from toolferry.domain.states import State
 from toolferry.domain.task import Task, TaskSpec
 from toolferry.security.identity import Identity
 from toolferry.store.base import StatePage, TaskPage, TaskQuery, TaskStore
@@ -38,6 +39,13 @@ class TaskService:
         if not who.may_see(task):
             raise NotFound(f"no task {task_id}")  # do not reveal other users' task ids
         return task
+
+    def state(self, task_id: str, who: Identity) -> State:
+        """The task's state alone: the MINIMAL view, which clients poll, at a fraction of the cost."""
+        owner, state = self.store.owner_and_state(task_id)
+        if not (who.admin or owner == who.user):
+            raise NotFound(f"no task {task_id}")
+        return state
 
     def list(self, query: TaskQuery, who: Identity) -> TaskPage:
         return self.store.query(self._scoped(query, who))

@@ -45,6 +45,9 @@ _SELECT_STATE = select(*(c for c in tasks.c if c.name != "spec")).where(
     tasks.c.id == bindparam("task_id_")
 )
 _SELECT_STATE_LOCKED = _SELECT_STATE.with_for_update()
+_SELECT_OWNER_STATE = select(tasks.c.owner, tasks.c.state).where(
+    tasks.c.id == bindparam("task_id_")
+)
 _SELECT_SPEC = select(tasks.c.spec).where(tasks.c.id == bindparam("task_id_"))
 _SPEC_CACHE_SIZE = 4096
 
@@ -183,6 +186,14 @@ class SqlTaskStore:
         if row is None:
             raise NotFound(f"no task {task_id}")
         return _task_from_row(row)
+
+    def owner_and_state(self, task_id: str) -> tuple[str, State]:
+        """Who owns the task and its state, without decoding it (what polling clients ask)."""
+        with self._db.read() as conn:
+            row = conn.execute(_SELECT_OWNER_STATE, {"task_id_": task_id}).one_or_none()
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return row.owner, State(row.state)
 
     def query(self, query: TaskQuery) -> TaskPage:
         rows, token = self._page(select(tasks), query)

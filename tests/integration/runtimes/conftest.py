@@ -1,0 +1,75 @@
+"""Runtime fixtures: the same suite runs against every runtime through ``runtime_kind``.
+
+A runtime that cannot run here fails its tests with how to start it (scripts/setup.sh does);
+the Docker Engine, the busybox test image and bubblewrap come from the integration conftest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.helpers import services
+from tests.integration.runtimes.harness import Harness, Runtimes, make_harness
+
+from toolferry.runtimes.docker import DockerRuntime
+from toolferry.runtimes.none import NoneRuntime
+
+RUNTIME_KINDS = ("docker", "none")
+
+
+@pytest.fixture(scope="session")
+def docker_runtime_factory(docker_engine: str, busybox_image: str) -> Callable[[], DockerRuntime]:
+    """Builds DockerRuntimes on the test engine; fails if the runtime itself says it cannot run."""
+    reason = DockerRuntime(docker_engine).unavailable_reason()
+    if reason:
+        pytest.fail(f"docker runtime unavailable: {reason}", pytrace=False)
+    return lambda: DockerRuntime(docker_engine)
+
+
+@pytest.fixture(scope="session")
+def none_runtime_factory(bwrap: str) -> Callable[[], NoneRuntime]:
+    """Builds NoneRuntimes; fails if bubblewrap cannot build a sandbox here."""
+    reason = NoneRuntime(bwrap).unavailable_reason()
+    if reason:
+        pytest.fail(f"none runtime unavailable: {reason}", pytrace=False)
+    return lambda: NoneRuntime(bwrap)
+
+
+@pytest.fixture(params=RUNTIME_KINDS)
+def runtime_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def runtimes(request: pytest.FixtureRequest, runtime_kind: str) -> Iterator[Runtimes]:
+    factory = request.getfixturevalue(f"{runtime_kind}_runtime_factory")
+    made = Runtimes(factory)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def harness(runtimes: Runtimes, tmp_path: Path) -> Harness:
+    """A harness on the parametrised runtime kind (docker runs the busybox test image)."""
+    return make_harness(runtimes, tmp_path, services.TEST_IMAGE)
+
+
+@pytest.fixture
+def docker_harness(
+    docker_runtime_factory: Callable[[], DockerRuntime], tmp_path: Path, busybox_image: str
+) -> Iterator[Harness]:
+    made = Runtimes(docker_runtime_factory)
+    yield make_harness(made, tmp_path, busybox_image)
+    made.close()
+
+
+@pytest.fixture
+def none_harness(
+    none_runtime_factory: Callable[[], NoneRuntime], tmp_path: Path
+) -> Iterator[Harness]:
+    made = Runtimes(none_runtime_factory)
+    yield make_harness(made, tmp_path, "ignored/by-the-none-runtime:1")
+    made.close()

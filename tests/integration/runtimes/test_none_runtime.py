@@ -1,0 +1,136 @@
+"""What only the none runtime does: host processes in a bubblewrap sandbox, refs by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.integration.runtimes.harness import Harness
+
+from toolferry.runtimes.base import Mount, RuntimeFailure
+from toolferry.runtimes.none import NoneRuntime
+
+pytestmark = pytest.mark.integration
+
+
+def test_capabilities() -> None:
+    caps = NoneRuntime.capabilities
+    assert (caps.name, caps.uses_images, caps.enforces_cpu, caps.enforces_ram) == (
+        "none",
+        False,
+        False,
+        False,
+    )
+    assert caps.isolates_network
+
+
+def test_image_is_ignored_and_host_programs_run(none_harness: Harness) -> None:
+    spec = none_harness.spec("sh", "-c", "test -x /usr/bin/env && echo host", image="no/such:1")
+    assert none_harness.run(spec) == 0
+    assert none_harness.stdout() == "host\n"
+
+
+def test_host_environment_does_not_leak(
+    none_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOOLFERRY_TEST_SECRET", "hunter2")
+    assert none_harness.run(none_harness.spec("env")) == 0
+    env = dict(line.split("=", 1) for line in none_harness.stdout().splitlines())
+    assert "TOOLFERRY_TEST_SECRET" not in env
+    assert env["HOME"] == "/tmp"
+    assert "/usr/bin" in env["PATH"].split(":")
+
+
+def test_host_files_outside_the_system_dirs_are_invisible(none_harness: Harness) -> None:
+    (none_harness.root / "private").write_text("secret")
+    code = none_harness.run(none_harness.spec("cat", str(none_harness.root / "private")))
+    assert code != 0
+    assert "No such file or directory" in none_harness.stderr()
+
+
+def test_system_dirs_are_read_only_and_hold_no_privilege(none_harness: Harness) -> None:
+    script = "grep CapEff /proc/self/status; touch /usr/toolferry-probe"
+    assert none_harness.run(none_harness.spec("sh", "-c", script)) != 0
+    assert "CapEff:\t0000000000000000" in none_harness.stdout()
+    assert "Read-only file system" in none_harness.stderr()
+    assert not os.path.exists("/usr/toolferry-probe")
+
+
+def test_mount_below_a_missing_system_dir_is_refused(none_harness: Harness) -> None:
+    spec = none_harness.spec("true")
+    spec = none_harness.spec(
+        "true",
+        mounts=(*spec.mounts, Mount(host=none_harness.data, container="/usr/no-such-dir/data")),
+    )
+    with pytest.raises(RuntimeFailure, match="cannot be used with the none runtime"):
+        none_harness.start(spec)
+
+
+def test_status_file_survives_and_cleanup_removes_it(none_harness: Harness) -> None:
+    spec = none_harness.spec("true")
+    ref = none_harness.start(spec)
+    assert none_harness.runtime.wait(ref, spec) == 0
+    status = Path(ref.split(":", 3)[3])
+    assert status.parent == none_harness.root / "scratch"
+    assert '"exit-code": 0' in status.read_text()
+    none_harness.runtime.cleanup(ref)
+    assert not status.exists()
+
+
+def test_signal_death_is_128_plus_the_signal(none_harness: Harness) -> None:
+    spec = none_harness.spec("sh", "-c", "kill -TERM $$")
+    assert none_harness.run(spec) == 128 + signal.SIGTERM
+    ref = none_harness.start(spec)
+    time.sleep(0.5)
+    assert none_harness.runtimes.new().wait(ref, spec) == 128 + signal.SIGTERM
+
+
+def test_kill_reaches_every_process_of_the_executor(none_harness: Harness) -> None:
+    spec = none_harness.spec("sh", "-c", "sleep 300 & sleep 301 & echo started; wait")
+    ref = none_harness.start(spec)
+    _until(lambda: none_harness.stdout() == "started\n")
+    none_harness.runtime.kill(ref)
+    assert none_harness.runtime.wait(ref, spec) == 137
+    assert not [p for p in _process_names() if p in {"sleep 300", "sleep 301"}]
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_executor(none_harness: Harness) -> None:
+    foreign = f"pid:{os.getpid()}:1:{none_harness.root / 'scratch' / 'absent.json'}"
+    assert none_harness.runtime.is_alive(foreign) is None
+    none_harness.runtime.kill(foreign)  # must not signal the test process
+    with pytest.raises(RuntimeFailure, match="without recording an exit code"):
+        none_harness.runtime.wait(foreign, none_harness.spec("true"))
+
+
+def test_malformed_ref_is_a_runtime_failure(none_harness: Harness) -> None:
+    with pytest.raises(RuntimeFailure, match="not a none-runtime executor ref"):
+        none_harness.runtime.is_alive("0123456789ab")
+
+
+def test_missing_bwrap_says_how_to_install_it() -> None:
+    reason = NoneRuntime("/nonexistent/bwrap").unavailable_reason()
+    assert reason is not None
+    assert "apt-get install bubblewrap" in reason
+
+
+def _until(check: Callable[[], bool], seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def _process_names() -> list[str]:
+    names: list[str] = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    names.append(fh.read().replace(b"\0", b" ").decode(errors="replace").strip())
+            except OSError:
+                continue
+    return names

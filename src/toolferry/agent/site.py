@@ -177,8 +177,23 @@ class Site:
 
     def has_room(self) -> bool:
         """Whether a task with the default reservation could start now."""
+        return self.default_slots() > 0
+
+    def default_slots(self) -> int:
+        """How many tasks with the default reservation could start now."""
         cpus, ram = self.free()
-        return cpus >= self.config.default_cpu_cores and ram >= self.config.default_ram_gb
+        eps = 1e-9
+        by_cpu = (
+            int((cpus + eps) // self.config.default_cpu_cores)
+            if self.config.default_cpu_cores
+            else 1 << 30
+        )
+        by_ram = (
+            int((ram + eps) // self.config.default_ram_gb)
+            if self.config.default_ram_gb
+            else 1 << 30
+        )
+        return max(0, min(by_cpu, by_ram))
 
     def _reserve(self, task: Task, *, force: bool = False) -> bool:
         need = self._reservation(task.spec)
@@ -282,10 +297,10 @@ class Site:
         return task
 
     # -- EventSink for workers --------------------------------------------------------------
-    def emit(self, event: Event) -> Task:
+    def emit(self, *events: Event) -> Task:
         if self._detached:
             raise Detached()
-        return self.store.append(event)
+        return self.store.append(*events)
 
     def detach(self) -> None:
         """Stop reporting for running workers (the hub is stopping): their executors go on

@@ -69,7 +69,9 @@ class Scheduler:
         """Start queued tasks in FIFO order until the first that does not fit; return how many."""
         started = 0
         while not self._stop.is_set():
-            queued = self._store.in_states(frozenset({State.QUEUED}), limit=self._batch)
+            # Read only as many as could start: decoding tasks that must wait is wasted work.
+            limit = max(1, min(self._batch, self._site.default_slots()))
+            queued = self._store.in_states(frozenset({State.QUEUED}), limit=limit)
             if not queued:
                 return started
             for task in queued:
@@ -77,6 +79,6 @@ class Scheduler:
                 if not self._site.try_dispatch(task):
                     return started
                 started += 1
-            if len(queued) < self._batch:
+            if len(queued) < limit:
                 return started
         return started

@@ -43,10 +43,9 @@ class TaskStore(Protocol):
         """Store a new task (state UNKNOWN) and its first event, QUEUED; return it queued."""
         ...
 
-    def append(self, event: Event) -> Task:
-        """Fold ``event`` into its task through the state machine, atomically; return the task.
-
-        Raises NotFound, or InvalidTransition (nothing is stored then)."""
+    def append(self, *events: Event) -> Task:
+        """Fold ``events`` (of one task, in order) into it through the state machine, in one
+        transaction; return the task. Raises NotFound, or InvalidTransition (nothing stored)."""
         ...
 
     def get(self, task_id: str) -> Task: ...

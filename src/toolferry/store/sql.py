@@ -41,9 +41,8 @@ _UPDATE_TASK = update(tasks).where(tasks.c.id == bindparam("task_id_"))
 _SELECT_TASK = select(tasks).where(tasks.c.id == bindparam("task_id_"))
 _SELECT_TASK_LOCKED = _SELECT_TASK.with_for_update()
 # Appending an event needs the task's derived state but never its (immutable) spec.
-_SELECT_STATE = select(*(c for c in tasks.c if c.name != "spec")).where(
-    tasks.c.id == bindparam("task_id_")
-)
+_SELECT_STATE_COLUMNS = select(*(c for c in tasks.c if c.name != "spec"))
+_SELECT_STATE = _SELECT_STATE_COLUMNS.where(tasks.c.id == bindparam("task_id_"))
 _SELECT_STATE_LOCKED = _SELECT_STATE.with_for_update()
 _SELECT_OWNER_STATE = select(tasks.c.owner, tasks.c.state).where(
     tasks.c.id == bindparam("task_id_")
@@ -148,37 +147,42 @@ class SqlTaskStore:
         self._notify(queued)
         return queued
 
-    def append(self, event: Event) -> Task:
+    def append(self, *events: Event) -> Task:
+        task_id = events[0].task_id
+        if any(e.task_id != task_id for e in events):
+            raise ValueError("events appended together must belong to one task")
         select_state = _SELECT_STATE if self._db.is_sqlite else _SELECT_STATE_LOCKED
         with self._db.write() as conn:
-            row = conn.execute(select_state, {"task_id_": event.task_id}).one_or_none()
+            row = conn.execute(select_state, {"task_id_": task_id}).one_or_none()
             if row is None:
-                raise NotFound(f"no task {event.task_id}")
-            before = _task_from_row(row, self._spec(conn, event.task_id))
-            after = apply(before, event)
-            conn.execute(
-                _INSERT_EVENT,
-                {
-                    "task_id": event.task_id,
-                    "seq": after.version,
-                    "kind": str(event.kind),
-                    "time": event.time,
-                    "data": codec.event_data_to_json(event.data),
-                },
-            )
+                raise NotFound(f"no task {task_id}")
+            task = _task_from_row(row, self._spec(conn, task_id))
+            rows = []
+            for event in events:
+                task = apply(task, event)
+                rows.append(
+                    {
+                        "task_id": task_id,
+                        "seq": task.version,
+                        "kind": str(event.kind),
+                        "time": event.time,
+                        "data": codec.event_data_to_json(event.data),
+                    }
+                )
+            conn.execute(_INSERT_EVENT, rows)
             conn.execute(
                 _UPDATE_TASK,
                 {
-                    "task_id_": event.task_id,
-                    "state": str(after.state),
-                    "version": after.version,
-                    "logs": codec.logs_to_json(after.logs),
-                    "notes": list(after.notes),
-                    "updated_at": event.time,
+                    "task_id_": task_id,
+                    "state": str(task.state),
+                    "version": task.version,
+                    "logs": codec.logs_to_json(task.logs),
+                    "notes": list(task.notes),
+                    "updated_at": events[-1].time,
                 },
             )
-        self._notify(after)
-        return after
+        self._notify(task)
+        return task
 
     def get(self, task_id: str) -> Task:
         with self._db.read() as conn:
@@ -248,14 +252,14 @@ class SqlTaskStore:
         ]
 
     def in_states(self, states: frozenset[State], limit: int = 1000) -> list[Task]:
+        stmt = (
+            _SELECT_STATE_COLUMNS.where(tasks.c.state.in_([str(s) for s in states]))
+            .order_by(tasks.c.id)
+            .limit(limit)
+        )
         with self._db.read() as conn:
-            rows = conn.execute(
-                select(tasks)
-                .where(tasks.c.state.in_([str(s) for s in states]))
-                .order_by(tasks.c.id)
-                .limit(limit)
-            ).all()
-        return [_task_from_row(r) for r in rows]
+            rows = conn.execute(stmt).all()
+            return [_task_from_row(r, self._spec(conn, r.id)) for r in rows]
 
     def count(self) -> int:
         with self._db.read() as conn:

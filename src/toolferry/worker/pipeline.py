@@ -49,7 +49,9 @@ class Detached(Exception):
 
 
 class EventSink(Protocol):
-    def emit(self, event: Event) -> Task: ...
+    def emit(self, *events: Event) -> Task:
+        """Record ``events`` (one transaction); raises InvalidTransition like the store."""
+        ...
 
     def current(self, task_id: str) -> Task: ...
 
@@ -101,6 +103,9 @@ class Worker:
         self._canceled = threading.Event()
         self._ref: str | None = None
         self._finished_ref: str | None = None
+        # The last executor's end, held back to be written with the final state when there is
+        # nothing to stage out in between (one write instead of two).
+        self._held: list[Event] = []
         self._journal = resume or Journal(
             task_id=task.id, attempt=len(task.logs), runtime=runtime.name, phase=Phase.STAGING_IN
         )
@@ -208,12 +213,18 @@ class Worker:
                     "as an input or write it in an earlier executor"
                 )
         stdout, stderr = self.layout.stdout(spec, index), self.layout.stderr(spec, index)
-        for path in (stdout, stderr):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        for log_file in (stdout, stderr):
+            log_file.parent.mkdir(parents=True, exist_ok=True)
         # The host opens these files for the executor: an earlier executor's symlink must not
         # make it read or overwrite a file of the host.
-        for what, opened in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
-            if opened is not None and not self.layout.confines(opened):
+        declared = (
+            ("stdin", ex.stdin, stdin),
+            ("stdout", ex.stdout, stdout),
+            ("stderr", ex.stderr, stderr),
+        )
+        for what, declared_path, opened in declared:
+            # Only paths inside the task's root can have been replaced by an executor.
+            if declared_path and opened is not None and not self.layout.confines(opened):
                 raise SystemFailure(
                     f"executor {index}: {what} path {opened.relative_to(self.layout.root)} "
                     "links outside the task's files"
@@ -256,18 +267,20 @@ class Worker:
             self._finished_ref = ref
             self._check_canceled()
             tail = self.options.log_tail_bytes
-            self._emit(
-                Event.executor_finished(
-                    self.task.id,
-                    index,
-                    exit_code,
-                    started=datetime.fromisoformat(self._journal.started_at or now().isoformat()),
-                    stdout=_tail(exec_spec.stdout, tail),
-                    stderr=_tail(exec_spec.stderr, tail),
-                )
+            finished = Event.executor_finished(
+                self.task.id,
+                index,
+                exit_code,
+                started=datetime.fromisoformat(self._journal.started_at or now().isoformat()),
+                stdout=_tail(exec_spec.stdout, tail),
+                stderr=_tail(exec_spec.stderr, tail),
             )
             index += 1
             failed = exit_code != 0 and not executors[index - 1].ignore_error
+            if (failed or index == len(executors)) and not self.task.spec.outputs:
+                self._held.append(finished)
+            else:
+                self._emit(finished)
             self._save(
                 executor=index,
                 ref=None,
@@ -342,7 +355,7 @@ class Worker:
                 self.runtime.kill(self._ref)
                 self.runtime.cleanup(self._ref)
             if not canceled and self._journal.phase is not Phase.STAGING_IN:
-                self._save(phase=Phase.STAGING_OUT)
+                self._save(phase=Phase.STAGING_OUT, persist=bool(self.task.spec.outputs))
                 problem = self._stage_outputs()
                 if problem and system_error is None and not self._journal.executor_error:
                     system_error = problem
@@ -365,14 +378,14 @@ class Worker:
             self._cleanup_finished()
         except RuntimeFailure:
             log.exception("could not clean up after task %s", task_id)
+        held, self._held = self._held, []
         try:
-            self.task = self.sink.emit(Event.state(task_id, final, reason))
+            self.task = self.sink.emit(*held, Event.state(task_id, final, reason))
         except InvalidTransition:
             current = self.sink.current(task_id)
             if current.state is State.CANCELING:
-                self.task = self.sink.emit(
-                    Event.state(task_id, State.CANCELED, "canceled by the user")
-                )
+                end = Event.state(task_id, State.CANCELED, "canceled by the user")
+                self.task = self.sink.emit(*held, end)
             else:
                 self.task = current
         if not self.options.keep_work_dir:

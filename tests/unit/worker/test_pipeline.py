@@ -25,10 +25,13 @@ class MemorySink:
         self.task = task
         self.lock = threading.Lock()
 
-    def emit(self, event: Event) -> Task:
+    def emit(self, *events: Event) -> Task:
         with self.lock:
-            self.task = apply(self.task, event)
-            return self.task
+            task = self.task
+            for event in events:
+                task = apply(task, event)  # all or nothing, as in the store
+            self.task = task
+            return task
 
     def current(self, task_id: str) -> Task:
         return self.task

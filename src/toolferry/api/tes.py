@@ -23,11 +23,13 @@ def _hub(request: Request) -> Any:
     return request.app.state.hub
 
 
-def _service(request: Request) -> TaskService:
+# Dependencies are ``async`` so they run on the event loop: a sync dependency costs a hop
+# through the thread pool on every request, which a polling client pays again and again.
+async def _service(request: Request) -> TaskService:
     return _hub(request).tasks  # type: ignore[no-any-return]
 
 
-def _who(request: Request) -> Identity:
+async def _who(request: Request) -> Identity:
     return _hub(request).authenticate(request)  # type: ignore[no-any-return]
 
 

@@ -233,8 +233,16 @@ class Site:
             keep_work_dir=self.config.keep_work_dirs,
         )
 
-    def _job(self, task: Task, attempt_dir: Path, runtime: Runtime, resume: Journal | None) -> Job:
+    def _job(
+        self,
+        task: Task,
+        attempt_dir: Path,
+        runtime: Runtime,
+        resume: Journal | None,
+        claim: Event | None = None,
+    ) -> Job:
         return Job(
+            claim=claim,
             task=task,
             attempt_dir=attempt_dir,
             runtime=runtime,
@@ -261,13 +269,20 @@ class Site:
                 )
                 self._release(task.id)
                 return True
-            meta = host_metadata(runtime.name, self.backend.name, attempt_dir)
-            started = self.store.append(Event.state(task.id, State.INITIALIZING, **meta))
         except InvalidTransition:  # canceled (or taken) between listing and dispatch
             self._release(task.id)
             return True
-        self.backend.submit(self._job(started, attempt_dir, runtime, None), self._done)
+        # The worker claims the task (QUEUED → INITIALIZING through the state machine) as its
+        # first write, together with RUNNING when it has nothing to stage.
+        meta = host_metadata(runtime.name, self.backend.name, attempt_dir)
+        claim = Event.state(task.id, State.INITIALIZING, **meta)
+        self.backend.submit(self._job(task, attempt_dir, runtime, None, claim), self._done)
         return True
+
+    def held(self) -> frozenset[str]:
+        """Tasks holding a reservation here (their workers are starting or running)."""
+        with self._lock:
+            return frozenset(self._reserved)
 
     def _done(self, task: Task) -> None:
         self._release(task.id)

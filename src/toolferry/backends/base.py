@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from toolferry.domain.events import Event
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import Runtime
 from toolferry.storage.router import StorageRouter
@@ -25,6 +26,7 @@ class Job:
     sink: EventSink
     options: WorkerOptions
     resume: Journal | None = None
+    claim: Event | None = None  # INITIALIZING, for a new attempt of a QUEUED task
 
 
 class Backend(Protocol):

@@ -31,6 +31,7 @@ class LocalBackend:
             sink=job.sink,
             options=job.options,
             resume=job.resume,
+            claim=job.claim,
         )
         with self._lock:
             self._workers[job.task.id] = worker

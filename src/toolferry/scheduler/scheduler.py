@@ -71,7 +71,10 @@ class Scheduler:
         while not self._stop.is_set():
             # Read only as many as could start: decoding tasks that must wait is wasted work.
             limit = max(1, min(self._batch, self._site.default_slots()))
-            queued = self._store.in_states(frozenset({State.QUEUED}), limit=limit)
+            # Tasks already handed to a worker stay QUEUED until it claims them: skip them.
+            queued = self._store.in_states(
+                frozenset({State.QUEUED}), limit=limit, exclude=self._site.held()
+            )
             if not queued:
                 return started
             for task in queued:

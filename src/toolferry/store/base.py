@@ -58,8 +58,10 @@ class TaskStore(Protocol):
 
     def events(self, task_id: str) -> list[Event]: ...
 
-    def in_states(self, states: frozenset[State], limit: int = 1000) -> list[Task]:
-        """Tasks in ``states``, oldest first."""
+    def in_states(
+        self, states: frozenset[State], limit: int = 1000, exclude: frozenset[str] = frozenset()
+    ) -> list[Task]:
+        """Tasks in ``states``, oldest first, leaving out the ids in ``exclude``."""
         ...
 
     def subscribe(self, listener: Callable[[Task], None]) -> None:

@@ -251,12 +251,13 @@ class SqlTaskStore:
             for r in rows
         ]
 
-    def in_states(self, states: frozenset[State], limit: int = 1000) -> list[Task]:
-        stmt = (
-            _SELECT_STATE_COLUMNS.where(tasks.c.state.in_([str(s) for s in states]))
-            .order_by(tasks.c.id)
-            .limit(limit)
-        )
+    def in_states(
+        self, states: frozenset[State], limit: int = 1000, exclude: frozenset[str] = frozenset()
+    ) -> list[Task]:
+        stmt = _SELECT_STATE_COLUMNS.where(tasks.c.state.in_([str(s) for s in states]))
+        if exclude:
+            stmt = stmt.where(tasks.c.id.not_in(sorted(exclude)))
+        stmt = stmt.order_by(tasks.c.id).limit(limit)
         with self._db.read() as conn:
             rows = conn.execute(stmt).all()
             return [_task_from_row(r, self._spec(conn, r.id)) for r in rows]

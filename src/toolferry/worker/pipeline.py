@@ -43,6 +43,10 @@ class Canceled(Exception):
     """The task was canceled while this attempt ran."""
 
 
+class NotClaimed(Exception):
+    """The task was no longer QUEUED when this worker tried to take it (canceled meanwhile)."""
+
+
 class Detached(Exception):
     """The hub that ran this worker stopped: leave the executor running, report nothing, so
     the next hub re-attaches to it."""
@@ -92,8 +96,12 @@ class Worker:
         sink: EventSink,
         options: WorkerOptions,
         resume: Journal | None = None,
+        claim: Event | None = None,
     ) -> None:
+        """``claim`` is the INITIALIZING event that makes the QUEUED task this worker's;
+        ``resume`` instead continues an attempt a previous hub process started."""
         self.task = task
+        self.claim = claim
         self.layout = Layout(attempt_dir)
         self.runtime = runtime
         self.storage = storage
@@ -107,7 +115,10 @@ class Worker:
         # nothing to stage out in between (one write instead of two).
         self._held: list[Event] = []
         self._journal = resume or Journal(
-            task_id=task.id, attempt=len(task.logs), runtime=runtime.name, phase=Phase.STAGING_IN
+            task_id=task.id,
+            attempt=len(task.logs) + (claim is not None),
+            runtime=runtime.name,
+            phase=Phase.STAGING_IN,
         )
 
     # -- control ---------------------------------------------------------------------------
@@ -125,9 +136,9 @@ class Worker:
         if self._canceled.is_set():
             raise Canceled()
 
-    def _emit(self, event: Event) -> None:
+    def _emit(self, *events: Event) -> None:
         try:
-            self.task = self.sink.emit(event)
+            self.task = self.sink.emit(*events)
         except InvalidTransition as exc:
             current = self.sink.current(self.task.id)
             self.task = current
@@ -135,6 +146,18 @@ class Worker:
                 self._canceled.set()
                 raise Canceled() from exc
             raise
+
+    def _take(self, *then: Event) -> None:
+        """Emit the claim (and what follows it at once); NotClaimed if the task moved on."""
+        if self.claim is None:
+            if then:
+                self._emit(*then)
+            return
+        try:
+            self.task = self.sink.emit(self.claim, *then)
+        except InvalidTransition as exc:
+            self.task = self.sink.current(self.task.id)
+            raise NotClaimed() from exc
 
     def _save(self, *, persist: bool = True, **changes: object) -> None:
         """Update the journal; write it only where a restarted hub needs it (writes cost)."""
@@ -155,6 +178,8 @@ class Worker:
     def run(self) -> Task:
         try:
             return self._run()
+        except NotClaimed:
+            return self.task
         except Detached:
             log.info("task %s: detached from its executor; the next hub re-attaches", self.task.id)
             return self.task
@@ -167,10 +192,16 @@ class Worker:
             if phase is Phase.STAGING_IN:
                 # No journal is written while staging in: after a restart, a missing journal
                 # and an interrupted staging mean the same (the attempt cannot be resumed).
-                self.layout.create(self.task.spec)
-                self._stage_inputs()
-                self._check_canceled()
-                self._emit(Event.state(self.task.id, State.RUNNING))
+                running = Event.state(self.task.id, State.RUNNING)
+                if self.task.spec.inputs:
+                    self._take()
+                    self.layout.create(self.task.spec)
+                    self._stage_inputs()
+                    self._check_canceled()
+                    self._emit(running)
+                else:  # nothing to stage: claim the task and start it in one write
+                    self._take(running)
+                    self.layout.create(self.task.spec)
                 self._save(phase=Phase.RUNNING, executor=0, ref=None, persist=False)
             if self._journal.phase is Phase.RUNNING:
                 self._run_executors()
@@ -178,7 +209,7 @@ class Worker:
             canceled = True
         except (SystemFailure, RuntimeFailure, StorageError) as exc:
             system_error = str(exc)
-        except Detached:
+        except (Detached, NotClaimed):
             raise
         except Exception as exc:
             log.exception("worker for task %s failed", self.task.id)

@@ -249,3 +249,51 @@ def test_a_stdout_symlink_to_a_host_file_is_refused(tmp_path: Path) -> None:
     assert task.state is State.SYSTEM_ERROR
     assert victim.read_text() == "keep me"
     assert "stdout path" in task.logs[-1].system_logs[-1]
+
+
+def test_a_worker_whose_task_was_canceled_before_its_claim_does_nothing(tmp_path: Path) -> None:
+    queued = apply(
+        Task(id="t1", owner="a", spec=SPEC, creation_time=datetime.now(UTC)),
+        Event.state("t1", State.QUEUED),
+    )
+    sink = MemorySink(apply(queued, Event.state("t1", State.CANCELED)))
+    runtime = FakeRuntime()
+    worker = Worker(
+        task=queued,
+        attempt_dir=tmp_path / "attempt",
+        runtime=runtime,
+        storage=default_router([tmp_path]),
+        sink=sink,
+        options=WorkerOptions(),
+        claim=Event.state("t1", State.INITIALIZING),
+    )
+    assert worker.run().state is State.CANCELED
+    assert runtime.started == []
+    assert sink.task.logs == ()
+
+
+def test_a_claimed_task_without_inputs_starts_in_one_write(tmp_path: Path) -> None:
+    queued = apply(
+        Task(id="t1", owner="a", spec=replace(SPEC, inputs=()), creation_time=datetime.now(UTC)),
+        Event.state("t1", State.QUEUED),
+    )
+    sink = MemorySink(queued)
+    writes: list[int] = []
+    emit = sink.emit
+
+    def counting(*events: Event) -> Task:
+        writes.append(len(events))
+        return emit(*events)
+
+    sink.emit = counting  # type: ignore[method-assign]
+    worker = Worker(
+        task=queued,
+        attempt_dir=tmp_path / "attempt",
+        runtime=FakeRuntime(),
+        storage=default_router([tmp_path]),
+        sink=sink,
+        options=WorkerOptions(),
+        claim=Event.state("t1", State.INITIALIZING),
+    )
+    assert worker.run().state is State.COMPLETE
+    assert writes == [2, 2]  # INITIALIZING + RUNNING, then the executor's end + COMPLETE

@@ -43,7 +43,9 @@ class ExecSpec:
     cpu_cores: float | None = None
     ram_gb: float | None = None
     network: bool = False  # False: the executor has no network at all
-    scratch: Path  # a private directory the runtime may use for its own state files
+    # A directory the runtime may use for its own state files; the attempt's executors share
+    # it, so name files by ``index``.
+    scratch: Path
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -39,12 +39,10 @@ class Layout:
         return self.attempt_dir / "root"
 
     @property
-    def logs(self) -> Path:
-        return self.attempt_dir / "logs"
-
-    @property
-    def scratch(self) -> Path:
-        return self.attempt_dir / "scratch"
+    def meta(self) -> Path:
+        """Executors' default stdout/stderr files and the runtime's state files (one folder: each
+        folder costs a mkdir and an rmdir per task)."""
+        return self.attempt_dir / "meta"
 
     def host_path(self, container_path: str) -> Path:
         return self.root / container_path.lstrip("/")
@@ -57,11 +55,11 @@ class Layout:
 
     def stdout(self, spec: TaskSpec, index: int) -> Path:
         ex = spec.executors[index]
-        return self.host_path(ex.stdout) if ex.stdout else self.logs / f"{index}.stdout"
+        return self.host_path(ex.stdout) if ex.stdout else self.meta / f"{index}.stdout"
 
     def stderr(self, spec: TaskSpec, index: int) -> Path:
         ex = spec.executors[index]
-        return self.host_path(ex.stderr) if ex.stderr else self.logs / f"{index}.stderr"
+        return self.host_path(ex.stderr) if ex.stderr else self.meta / f"{index}.stderr"
 
     def mounts(self, spec: TaskSpec) -> tuple[Mount, ...]:
         """Writable: volumes, output locations, stdout/stderr folders; read-only: inputs."""
@@ -86,7 +84,7 @@ class Layout:
 
     def create(self, spec: TaskSpec) -> None:
         """Make the folders every mount and log file needs (input files are staged later)."""
-        for directory in (self.root, self.logs, self.scratch):
+        for directory in (self.root, self.meta):
             directory.mkdir(parents=True, exist_ok=True)
         input_paths = {i.path for i in spec.inputs}
         for mount in self.mounts(spec):

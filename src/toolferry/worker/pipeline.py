@@ -260,8 +260,6 @@ class Worker:
                     f"executor {index}: {what} path {opened.relative_to(self.layout.root)} "
                     "links outside the task's files"
                 )
-        scratch = self.layout.scratch / str(index)
-        scratch.mkdir(parents=True, exist_ok=True)
         return ExecSpec(
             task_id=self.task.id,
             index=index,
@@ -276,7 +274,7 @@ class Worker:
             cpu_cores=self.options.cpu_cores,
             ram_gb=self.options.ram_gb,
             network=self.options.network,
-            scratch=scratch,
+            scratch=self.layout.meta,
         )
 
     def _run_executors(self) -> None:

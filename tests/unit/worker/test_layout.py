@@ -47,4 +47,4 @@ def test_create_makes_writable_dirs_but_not_input_files(tmp_path: Path) -> None:
     layout.create(spec)
     assert (tmp_path / "root/out").is_dir()
     assert not (tmp_path / "root/in/a.txt").exists()
-    assert layout.stdout(spec, 0) == tmp_path / "logs/0.stdout"
+    assert layout.stdout(spec, 0) == tmp_path / "meta/0.stdout"

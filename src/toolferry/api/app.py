@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from toolferry import __version__
 from toolferry.api import errors, tes
+from toolferry.api.schemas import ErrorOut
 
 DESCRIPTION = """toolferry brings research tools to the data.
 
@@ -19,6 +21,42 @@ DESCRIPTION = """toolferry brings research tools to the data.
 Authentication: `Authorization: Bearer <token>` (tokens from `toolferry token create`), unless
 the hub runs without auth on loopback. Errors answer `{"detail": "..."}` naming the field.
 """
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """FastAPI documents request validation failures as 422; toolferry answers them 400."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None:
+                        responses.setdefault(
+                            "400",
+                            {
+                                "description": "Bad Request",
+                                "content": {
+                                    "application/json": {
+                                        "schema": {"$ref": "#/components/schemas/ErrorOut"}
+                                    }
+                                },
+                            },
+                        )
+            components = schema.get("components", {}).get("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            components.setdefault("ErrorOut", ErrorOut.model_json_schema())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(hub: Any) -> FastAPI:
@@ -38,8 +76,12 @@ def create_app(hub: Any) -> FastAPI:
     )
     app.state.hub = hub
     errors.install(app)
-    app.include_router(tes.router(legacy=False), prefix="/ga4gh/tes/v1")
-    app.include_router(tes.router(legacy=True), prefix="/v1")
+    for prefix, legacy in (("/ga4gh/tes/v1", False), ("/v1", True)):
+        router = tes.router(legacy=legacy)
+        app.include_router(router, prefix=prefix)
+        errors.record_methods(app, prefix, router.routes)
+
+    _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")
     def healthz() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from toolferry.domain.errors import Forbidden, InvalidTask, InvalidTransition, NotFound
 
@@ -41,6 +42,27 @@ def validation_message(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for pattern, route_methods in getattr(app.state, "route_methods", ()):
+        if pattern.match(request.url.path):
+            methods |= route_methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def record_methods(app: FastAPI, prefix: str, routes: list[Any]) -> None:
+    """Remember which methods each path of ``routes`` (mounted at ``prefix``) accepts, for the
+    Allow header of a 405 answer."""
+    table = list(getattr(app.state, "route_methods", []))
+    for route in routes:
+        methods = getattr(route, "methods", None)
+        if methods:
+            table.append((compile_path(prefix + route.path)[0], set(methods)))
+    app.state.route_methods = table
+
+
 def install(app: FastAPI) -> None:
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -50,11 +72,16 @@ def install(app: FastAPI) -> None:
         status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; list every method.
+            methods = _allowed_methods(app, request)
+            headers["Allow"] = ", ".join(methods)
+            detail = f"{request.method} is not allowed here; allowed: {', '.join(methods)}"
+            return JSONResponse({"detail": detail}, status_code=405, headers=headers)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)

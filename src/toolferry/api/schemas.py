@@ -34,8 +34,10 @@ class OutputIn(_In):
 
 
 class ExecutorIn(_In):
-    image: str
-    command: list[str]
+    image: str = Field(json_schema_extra={"minLength": 1})
+    command: list[str] = Field(
+        json_schema_extra={"minItems": 1}, description="argv: the program, then its arguments."
+    )
     workdir: str | None = None
     stdin: str | None = None
     stdout: str | None = None
@@ -62,7 +64,9 @@ class TaskIn(_In):
     inputs: list[InputIn] | None = None
     outputs: list[OutputIn] | None = None
     resources: ResourcesIn | None = None
-    executors: list[ExecutorIn]
+    executors: list[ExecutorIn] = Field(
+        json_schema_extra={"minItems": 1}, description="Run one after the other; at least one."
+    )
     volumes: list[str] | None = None
     tags: dict[str, str] | None = None
 
@@ -101,3 +105,94 @@ class TaskIn(_In):
 
 class CreateTaskResponse(BaseModel):
     id: str = Field(description="Task identifier assigned by the server.")
+
+
+# -- Responses, for the OpenAPI description only: handlers build the JSON in api/views.py -------
+class ExecutorLogOut(BaseModel):
+    start_time: str | None = Field(default=None, description="RFC 3339.")
+    end_time: str | None = Field(default=None, description="RFC 3339.")
+    stdout: str | None = Field(default=None, description="Tail of stdout (FULL view).")
+    stderr: str | None = Field(default=None, description="Tail of stderr (FULL view).")
+    exit_code: int
+
+
+class OutputFileLogOut(BaseModel):
+    url: str
+    path: str
+    size_bytes: str = Field(description="Size in bytes, as a string (int64).")
+
+
+class TaskLogOut(BaseModel):
+    logs: list[ExecutorLogOut] = Field(description="One per executor that has ended.")
+    metadata: dict[str, str] | None = Field(
+        default=None, description="host, backend, runtime and work_dir of the attempt."
+    )
+    start_time: str | None = None
+    end_time: str | None = None
+    outputs: list[OutputFileLogOut]
+    system_logs: list[str] | None = Field(
+        default=None, description="Warnings and the cause of a SYSTEM_ERROR (FULL view)."
+    )
+
+
+class TaskOut(BaseModel):
+    """``tesTask``: the submitted document plus id, state, logs (one per attempt), times."""
+
+    id: str
+    state: str = Field(description="One of the eleven tesState values.")
+    name: str | None = None
+    description: str | None = None
+    inputs: list[InputIn] | None = None
+    outputs: list[OutputIn] | None = None
+    resources: ResourcesIn | None = None
+    executors: list[ExecutorIn] | None = Field(default=None, description="Absent in MINIMAL.")
+    volumes: list[str] | None = None
+    tags: dict[str, str] | None = None
+    logs: list[TaskLogOut] | None = None
+    creation_time: str | None = None
+
+
+class ListTasksOut(BaseModel):
+    tasks: list[TaskOut]
+    next_page_token: str | None = None
+
+
+class ServiceTypeOut(BaseModel):
+    group: str
+    artifact: str
+    version: str
+
+
+class OrganizationOut(BaseModel):
+    name: str
+    url: str
+
+
+class ServiceInfoOut(BaseModel):
+    """GA4GH service-info 1.0 plus TES's ``storage`` and ``tesResources_backend_parameters``."""
+
+    id: str
+    name: str
+    type: ServiceTypeOut
+    description: str | None = None
+    organization: OrganizationOut
+    contactUrl: str | None = None
+    documentationUrl: str | None = None
+    createdAt: str | None = None
+    updatedAt: str | None = None
+    environment: str | None = None
+    version: str
+    storage: list[str]
+    tesResources_backend_parameters: list[str]
+
+
+class LegacyServiceInfoOut(BaseModel):
+    """TES 1.0 ``ServiceInfo``."""
+
+    name: str
+    doc: str
+    storage: list[str]
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What is wrong, naming the field.")

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.convertors import Convertor, register_url_convertor
 
-from toolferry.api.schemas import CreateTaskResponse, TaskIn
+from toolferry.api.schemas import (
+    CreateTaskResponse,
+    ErrorOut,
+    LegacyServiceInfoOut,
+    ListTasksOut,
+    ServiceInfoOut,
+    TaskIn,
+    TaskOut,
+)
 from toolferry.api.service_info import legacy_service_info, service_info
 from toolferry.api.views import View, minimal, render, render_legacy
 from toolferry.domain.errors import InvalidTask
@@ -16,7 +25,24 @@ from toolferry.security.identity import Identity
 from toolferry.store.base import TaskQuery
 
 MAX_PAGE_SIZE = 2047
+_ERROR: dict[str, Any] = {"model": ErrorOut}
 DEFAULT_PAGE_SIZE = 256
+
+
+class TaskIdConvertor(Convertor[str]):
+    """Task ids never hold ':' or '/': GET /tasks/ID:cancel is then no GetTask call for the id
+    'ID:cancel' but a wrong method on CancelTask (405)."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("taskid", TaskIdConvertor())
 
 
 def _hub(request: Request) -> Any:
@@ -36,6 +62,7 @@ async def _who(request: Request) -> Identity:
 Who = Annotated[Identity, Depends(_who)]
 Service = Annotated[TaskService, Depends(_service)]
 
+_VIEWS: dict[str, Any] = {"enum": [v.value for v in View]}
 _VIEW_DOC = (
     "MINIMAL: id and state only. BASIC: everything except executor stdout/stderr, input "
     "content and system logs. FULL: everything."
@@ -59,8 +86,8 @@ def parse_state(value: str | None) -> State | None:
 
 
 def parse_tags(keys: list[str], values: list[str]) -> dict[str, str]:
-    if len(values) > len(keys):
-        raise InvalidTask("tag_value", "more tag_value than tag_key parameters")
+    """Zip tag_key with tag_value as TES describes; a key without a value matches any value
+    (and a value without a key filters nothing)."""
     return {key: values[i] if i < len(values) else "" for i, key in enumerate(keys)}
 
 
@@ -71,7 +98,12 @@ def router(*, legacy: bool) -> APIRouter:
 
     if legacy:
 
-        @api.get("/tasks/service-info", summary="GetServiceInfo (TES 1.0)")
+        @api.get(
+            "/tasks/service-info",
+            summary="GetServiceInfo (TES 1.0)",
+            response_model=None,
+            responses={200: {"model": LegacyServiceInfoOut}},
+        )
         def get_legacy_service_info(request: Request) -> dict[str, Any]:
             """Name, doc and storage of this service, as TES 1.0 clients (py-tes 0.4) read it."""
             hub = _hub(request)
@@ -81,35 +113,55 @@ def router(*, legacy: bool) -> APIRouter:
         "/service-info",
         summary="GetServiceInfo",
         operation_id=None if not legacy else "GetServiceInfoV1",
+        response_model=None,
+        responses={200: {"model": ServiceInfoOut}},
     )
     def get_service_info(request: Request) -> dict[str, Any]:
         """GA4GH service-info with the storage locations and backend parameters this service supports."""
         hub = _hub(request)
         return service_info(hub.settings, hub.site)
 
-    @api.post("/tasks", summary="CreateTask", response_model=CreateTaskResponse)
+    @api.post(
+        "/tasks",
+        summary="CreateTask",
+        response_model=CreateTaskResponse,
+        responses={400: _ERROR, 401: _ERROR},
+    )
     def create_task(body: TaskIn, service: Service, who: Who) -> dict[str, str]:
         """Validate and queue a task. A task this service cannot run is refused with 400."""
         task = service.submit(body.to_domain(), who)
         return {"id": task.id}
 
-    @api.get("/tasks", summary="ListTasks")
+    @api.get(
+        "/tasks",
+        summary="ListTasks",
+        response_model=None,
+        responses={200: {"model": ListTasksOut}, 400: _ERROR, 401: _ERROR},
+    )
     def list_tasks(
         service: Service,
         who: Who,
         name_prefix: str | None = Query(
             default=None, description="Only tasks whose name starts with this."
         ),
-        state: str | None = Query(default=None, description="Only tasks in this state."),
+        state: str | None = Query(
+            default=None,
+            description="Only tasks in this state.",
+            json_schema_extra={"enum": [s.value for s in State]},
+        ),
         tag_key: list[str] = Query(default=[], description="Tag keys to match (see TES)."),
         tag_value: list[str] = Query(
             default=[], description="Values for tag_key, zipped in order; empty matches any value."
         ),
-        page_size: int | None = Query(default=None, description="At most 2047; default 256."),
+        page_size: int | None = Query(
+            default=None,
+            description="At most 2047; default 256.",
+            json_schema_extra={"minimum": 1, "maximum": MAX_PAGE_SIZE},
+        ),
         page_token: str | None = Query(
             default=None, description="next_page_token of the previous page."
         ),
-        view: str | None = Query(default=None, description=_VIEW_DOC),
+        view: str | None = Query(default=None, description=_VIEW_DOC, json_schema_extra=_VIEWS),
     ) -> dict[str, Any]:
         """List the caller's tasks (all tasks for admins), newest first."""
         size = DEFAULT_PAGE_SIZE if page_size is None else page_size
@@ -136,12 +188,17 @@ def router(*, legacy: bool) -> APIRouter:
             result["next_page_token"] = token
         return result
 
-    @api.get("/tasks/{id}", summary="GetTask")
+    @api.get(
+        "/tasks/{id:taskid}",
+        summary="GetTask",
+        response_model=None,
+        responses={200: {"model": TaskOut}, 400: _ERROR, 401: _ERROR, 404: _ERROR},
+    )
     def get_task(
         id: str,
         service: Service,
         who: Who,
-        view: str | None = Query(default=None, description=_VIEW_DOC),
+        view: str | None = Query(default=None, description=_VIEW_DOC, json_schema_extra=_VIEWS),
     ) -> dict[str, Any]:
         """One task by its id."""
         chosen = parse_view(view)
@@ -149,7 +206,11 @@ def router(*, legacy: bool) -> APIRouter:
             return minimal(id, service.state(id, who), legacy=legacy)
         return shape(service.get(id, who), chosen)
 
-    @api.post("/tasks/{id}:cancel", summary="CancelTask")
+    @api.post(
+        "/tasks/{id:taskid}:cancel",
+        summary="CancelTask",
+        responses={401: _ERROR, 404: _ERROR},
+    )
     def cancel_task(id: str, service: Service, who: Who) -> dict[str, Any]:
         """Cancel a task: a queued task ends CANCELED at once; a running one goes through
         CANCELING while its executor is stopped. Canceling an ended task changes nothing."""

@@ -6,14 +6,17 @@ Keys are the field names below, at the top level of the file.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -108,7 +111,7 @@ class Settings(BaseSettings):
     max_content_bytes: int = Field(
         default=1024 * 1024, description="Largest inline input `content` accepted (bytes)."
     )
-    file_allowed_dirs: list[Path] = Field(
+    file_allowed_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Host directories file:// inputs and outputs may use (DATA_DIR/storage always).",
     )
@@ -118,9 +121,6 @@ class Settings(BaseSettings):
     )
     log_tail_bytes: int = Field(
         default=10 * 1024, description="How much of each executor's stdout/stderr task logs keep."
-    )
-    cancel_grace_seconds: float = Field(
-        default=10.0, description="How long a canceled executor gets to stop before it is killed."
     )
     service_id: str = Field(
         default="org.toolferry.tes", description="service-info id (reverse domain name)."
@@ -133,6 +133,17 @@ class Settings(BaseSettings):
         default=False, description="Keep each attempt's work directory after it ends (debugging)."
     )
     bwrap_path: str = Field(default="bwrap", description="bubblewrap binary for the none runtime.")
+
+    @field_validator("file_allowed_dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        """From the environment: a JSON list, or paths separated by ':' (like PATH) or ','."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [p for p in re.split(r"[:,]", text) if p.strip()]
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 
+from toolferry.agent.lock import SiteBusy, SiteLock
 from toolferry.agent.site import Site, SiteConfig
 from toolferry.api.app import create_app
 from toolferry.api.auth import Authenticator
@@ -33,12 +34,17 @@ from toolferry.security.tokens import TokenService
 from toolferry.storage.router import default_router
 from toolferry.store.db import Database
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
+from toolferry.worker.pipeline import run_pending_chores
 
 log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
     """The configuration does not allow what was asked (e.g. no auth on a public address)."""
+
+
+class HubBusy(ConfigError):
+    """Another hub process already serves this data directory."""
 
 
 def is_loopback(host: str) -> bool:
@@ -94,6 +100,9 @@ class Hub:
         self.tasks = TaskService(self.store, self.site, max_content_bytes=s.max_content_bytes)
         self.scheduler = Scheduler(self.store, self.site)
         self._started = False
+        self._lock = SiteLock(s.data_dir)
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        self.url = f"http://{host}:{s.port}"  # where this hub says it listens (hub.json)
 
     def _choose_runtime(
         self, runtimes: dict[str, Any], unavailable: dict[str, str]
@@ -126,7 +135,8 @@ class Hub:
         return self.authenticate(request)
 
     def check_bind(self, host: str) -> None:
-        """Refuse to serve a non-loopback address without authentication."""
+        """Refuse to serve a non-loopback address without authentication; once bound to one,
+        authentication stays on even if every token is revoked later."""
         if is_loopback(host):
             return
         if self.settings.auth == "none":
@@ -140,13 +150,24 @@ class Hub:
                 f"refusing to listen on {host} without authentication: no token exists. Create "
                 "one with `toolferry token create --user NAME` (and set TOOLFERRY_AUTH=token)."
             )
+        self.authenticate.mode = "token"
+
+    def claim(self) -> None:
+        """Become the one hub of this data directory; HubBusy if another process is."""
+        try:
+            self._lock.acquire()
+        except SiteBusy as exc:
+            raise HubBusy(str(exc)) from None
 
     def start(self) -> None:
+        """Claim the data dir, re-attach to surviving tasks, start scheduling, announce."""
         if self._started:
             return
+        self.claim()
         self._started = True
         self.site.recover()
         self.scheduler.start()
+        self._lock.announce(self.url, self.local_secret)
 
     def stop(self) -> None:
         if not self._started:
@@ -154,9 +175,12 @@ class Hub:
         self._started = False
         self.scheduler.stop()
         self.site.detach()
+        run_pending_chores(timeout=10)
+        self._lock.release()
 
     def close(self) -> None:
         self.stop()
+        self._lock.release()
         self.db.close()
 
 
@@ -172,7 +196,13 @@ def serve_embedded(
 ) -> Iterator[tuple[Hub, str]]:
     """Run a hub and its HTTP API on 127.0.0.1 in a background thread; yield (hub, base URL)."""
     hub = Hub(settings, runtimes=runtimes)
+    try:
+        hub.claim()
+    except HubBusy:
+        hub.close()
+        raise
     port = _free_port()
+    hub.url = f"http://127.0.0.1:{port}"
     config = uvicorn.Config(
         hub.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )

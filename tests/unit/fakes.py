@@ -41,6 +41,9 @@ class FakeRuntime:
     def unavailable_reason(self) -> str | None:
         return None
 
+    def path_problem(self, container_paths: list[str]) -> str | None:
+        return next((f"{p} is off limits" for p in container_paths if p == "/forbidden"), None)
+
     def start(self, spec: ExecSpec) -> str:
         ref = f"fake-{spec.task_id}-{spec.index}"
         self.started.append(spec)

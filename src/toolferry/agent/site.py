@@ -7,6 +7,7 @@ task never fails half-way for a reason known up front.
 from __future__ import annotations
 
 import logging
+import posixpath
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,12 +16,14 @@ from pathlib import Path
 from toolferry.backends.base import Backend, Job
 from toolferry.domain.errors import InvalidTask, InvalidTransition
 from toolferry.domain.events import Event
+from toolferry.domain.rules import has_wildcard
 from toolferry.domain.states import ACTIVE, State
 from toolferry.domain.task import FileType, Resources, Task, TaskSpec
 from toolferry.runtimes.base import Runtime, RuntimeFailure
 from toolferry.storage.router import StorageRouter
 from toolferry.store.base import TaskStore
 from toolferry.worker.journal import Journal, Phase
+from toolferry.worker.layout import mount_dir
 from toolferry.worker.pipeline import Detached, WorkerOptions, host_metadata
 
 log = logging.getLogger(__name__)
@@ -160,8 +163,49 @@ class Site:
         paths = [i.path.rstrip("/") for i in spec.inputs]
         if len(set(paths)) != len(paths):
             raise InvalidTask("inputs", "two inputs share one path")
+        chosen = self.runtimes[runtime]
+        self._check_paths(spec, chosen)
+        warnings += self._unenforced(spec, chosen)
         resources = replace(res, backend_parameters=kept or None) if spec.resources else None
         return replace(spec, resources=resources), warnings
+
+    @staticmethod
+    def _check_paths(spec: TaskSpec, runtime: Runtime) -> None:
+        """Refuse paths the runtime cannot mount or enter, naming the field."""
+        fields: list[tuple[str, list[str]]] = []
+        for i, ex in enumerate(spec.executors):
+            if ex.workdir:
+                fields.append((f"executors[{i}].workdir", [ex.workdir]))
+            for name in ("stdout", "stderr"):
+                value = getattr(ex, name)
+                if value:  # written by the host into the folder mounted there
+                    fields.append((f"executors[{i}].{name}", [posixpath.dirname(value)]))
+        fields += [(f"inputs[{i}].path", [inp.path]) for i, inp in enumerate(spec.inputs)]
+        fields += [(f"volumes[{i}]", [v]) for i, v in enumerate(spec.volumes)]
+        for i, out in enumerate(spec.outputs):
+            folder = out.path if out.type is FileType.DIRECTORY else posixpath.dirname(out.path)
+            fields.append(
+                (f"outputs[{i}].path", [mount_dir(out.path) if has_wildcard(out.path) else folder])
+            )
+        for field, paths in fields:
+            problem = runtime.path_problem(paths)
+            if problem:
+                raise InvalidTask(field, f"{problem} (runtime {runtime.name})")
+
+    @staticmethod
+    def _unenforced(spec: TaskSpec, runtime: Runtime) -> list[str]:
+        res = spec.resources or Resources()
+        caps = runtime.capabilities
+        notes = []
+        if res.cpu_cores and not caps.enforces_cpu:
+            notes.append(
+                f"runtime {runtime.name} does not limit cpu_cores; they are reserved for scheduling only"
+            )
+        if res.ram_gb and not caps.enforces_ram:
+            notes.append(
+                f"runtime {runtime.name} does not limit ram_gb; it is reserved for scheduling only"
+            )
+        return notes
 
     def _check_url(self, field: str, url: str, *, write: bool) -> None:
         reason = self.storage.check(url, write=write)
@@ -222,13 +266,15 @@ class Site:
         return self.runtimes.get(name) if name else None
 
     def _options(self, task: Task) -> WorkerOptions:
-        res = task.spec.resources or Resources()
+        # What the scheduler booked is what the executor gets: a task that asked for nothing
+        # is held to the default reservation instead of taking every core.
+        booked = self._reservation(task.spec)
         task_id = task.id
         return WorkerOptions(
             executors_done=lambda: self._release(task_id),
             log_tail_bytes=self.config.log_tail_bytes,
-            cpu_cores=float(res.cpu_cores) if res.cpu_cores else None,
-            ram_gb=res.ram_gb,
+            cpu_cores=booked.cpus or None,
+            ram_gb=booked.ram_gb or None,
             network=task.spec.backend_parameter("network") == "host",
             keep_work_dir=self.config.keep_work_dirs,
         )
@@ -353,20 +399,16 @@ class Site:
             self._fail(task, "canceled by the user")
             return
         if journal is None or work is None:
+            # The worker writes its journal once the first executor starts.
             self._fail(
                 task,
-                "the hub stopped before this attempt recorded any progress; submit the task again",
+                "the hub stopped before the task's first executor started (its inputs may "
+                "have been staging); submit the task again",
             )
             return
         if runtime is None:
             self._fail(
                 task, f"the hub restarted and runtime {journal.runtime!r} is no longer available"
-            )
-            return
-        if journal.phase is Phase.STAGING_IN:
-            self._fail(
-                task,
-                "the hub stopped while the task's inputs were being staged; submit the task again",
             )
             return
         if journal.phase is Phase.RUNNING and journal.ref is not None:

@@ -36,7 +36,10 @@ def validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         return f"malformed JSON: {first.get('ctx', {}).get('error', first.get('msg'))}"
-    where = _where(tuple(first.get("loc", ())))
+    loc = tuple(first.get("loc", ()))
+    if loc == ("body",) and first.get("type") in ("model_attributes_type", "dict_type"):
+        return "the request body must be a JSON object (send Content-Type: application/json)"
+    where = _where(loc)
     if first.get("type") == "missing":
         return f"{where}: field required" if where else "request body required"
     return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))

@@ -5,7 +5,7 @@ Unknown and read-only fields (id, state, logs, creation_time) are ignored, as TE
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from toolferry.domain.task import Executor, FileType, Input, Output, Resources, TaskSpec
 
@@ -15,6 +15,14 @@ class _In(BaseModel):
 
 
 class InputIn(_In):
+    @model_validator(mode="after")
+    def _empty_content_with_url(self) -> InputIn:
+        # TES: "If content is not empty, url must be ignored": with a url, "" is no content;
+        # without one, it is an empty file.
+        if self.content == "" and self.url:
+            self.content = None
+        return self
+
     name: str | None = None
     description: str | None = None
     url: str | None = Field(default=None, description="Where to fetch the input; not with content.")
@@ -88,10 +96,7 @@ class TaskIn(_In):
                 )
                 for e in self.executors
             ),
-            # TES: "If content is not empty, url must be ignored": empty content means none.
-            inputs=tuple(
-                Input(**{**i.model_dump(), "content": i.content or None}) for i in self.inputs or ()
-            ),
+            inputs=tuple(Input(**i.model_dump()) for i in self.inputs or ()),
             outputs=tuple(Output(**o.model_dump()) for o in self.outputs or ()),
             resources=Resources(
                 **{**res.model_dump(), "zones": tuple(res.zones) if res.zones is not None else None}
@@ -180,7 +185,6 @@ class ServiceInfoOut(BaseModel):
     documentationUrl: str | None = None
     createdAt: str | None = None
     updatedAt: str | None = None
-    environment: str | None = None
     version: str
     storage: list[str]
     tesResources_backend_parameters: list[str]

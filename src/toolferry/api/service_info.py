@@ -33,7 +33,6 @@ def service_info(settings: Settings, site: Site) -> dict[str, Any]:
         "documentationUrl": settings.organization_url,
         "createdAt": _STARTED,
         "updatedAt": _STARTED,
-        "environment": "embedded" if settings.database_url is None else "production",
         "version": __version__,
         "storage": storage_locations(settings, site),
         "tesResources_backend_parameters": sorted(site.backend_parameters()),

@@ -83,7 +83,8 @@ def render(task: Task, view: View) -> dict[str, Any]:
 _LEGACY_STATE = {
     State.PAUSED: State.QUEUED,
     State.PREEMPTED: State.SYSTEM_ERROR,
-    State.CANCELING: State.CANCELED,
+    # Still stopping: old clients' wait() must not return before the executor is gone.
+    State.CANCELING: State.RUNNING,
 }
 _NEW_IN_1_1 = {
     "executors": ("ignore_error",),

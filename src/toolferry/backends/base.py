@@ -39,7 +39,3 @@ class Backend(Protocol):
     def cancel(self, task_id: str) -> bool:
         """Stop the task's worker; False when this backend is not running it."""
         ...
-
-    def running(self) -> set[str]:
-        """Ids of the tasks whose workers run here now."""
-        ...

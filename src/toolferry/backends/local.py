@@ -54,7 +54,3 @@ class LocalBackend:
             return False
         worker.cancel()
         return True
-
-    def running(self) -> set[str]:
-        with self._lock:
-            return set(self._workers)

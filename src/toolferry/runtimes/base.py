@@ -69,6 +69,11 @@ class Runtime(Protocol):
         """``None`` when the runtime can run executors here, else why not and how to fix it."""
         ...
 
+    def path_problem(self, container_paths: list[str]) -> str | None:
+        """Why the first of these container paths cannot be used (as a working directory or
+        mount target) with this runtime, or ``None``; checked at submission."""
+        ...
+
     def start(self, spec: ExecSpec) -> str:
         """Start the executor detached and return its ref (container id, pid, ...)."""
         ...

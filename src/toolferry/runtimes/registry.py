@@ -17,10 +17,6 @@ _REGISTRY: dict[str, tuple[str, Callable[[Settings], dict[str, object]]]] = {
 PREFERENCE = ("docker", "none")
 
 
-def names() -> list[str]:
-    return list(_REGISTRY)
-
-
 def build(name: str, settings: Settings) -> Runtime:
     target, kwargs = _REGISTRY[name]
     module, _, cls = target.partition(":")

@@ -212,7 +212,9 @@ class SqlTaskStore:
         if query.owner is not None:
             conditions.append(tasks.c.owner == query.owner)
         if query.name_prefix:
-            conditions.append(tasks.c.name.startswith(query.name_prefix, autoescape=True))
+            # Not LIKE: SQLite's LIKE ignores case, and TES prefixes are exact.
+            prefix = query.name_prefix
+            conditions.append(func.substr(tasks.c.name, 1, len(prefix)) == prefix)
         if query.state is not None:
             conditions.append(tasks.c.state == str(query.state))
         for key, value in query.tags.items():

@@ -17,7 +17,7 @@ from toolferry.domain.task import FileType, TaskSpec
 from toolferry.runtimes.base import Mount
 
 
-def _static_dir(path: str) -> str:
+def mount_dir(path: str) -> str:
     """The longest leading directory of ``path`` without wildcards."""
     parts = path.split("/")
     for i, part in enumerate(parts):
@@ -66,7 +66,7 @@ class Layout:
         writable: set[str] = set(spec.volumes)
         for out in spec.outputs:
             if has_wildcard(out.path):
-                writable.add(_static_dir(out.path))
+                writable.add(mount_dir(out.path))
             elif out.type is FileType.DIRECTORY:
                 writable.add(out.path)
             else:

@@ -15,6 +15,7 @@ import queue
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -114,6 +115,7 @@ class Worker:
         # The last executor's end, held back to be written with the final state when there is
         # nothing to stage out in between (one write instead of two).
         self._held: list[Event] = []
+        self._ran = resume is not None and resume.phase is not Phase.STAGING_IN
         self._journal = resume or Journal(
             task_id=task.id,
             attempt=len(task.logs) + (claim is not None),
@@ -217,6 +219,26 @@ class Worker:
         return self._finish(system_error=system_error, canceled=canceled)
 
     def _stage_inputs(self) -> None:
+        """Fetch the inputs in a helper thread, so that a cancel does not wait for a large
+        download to end (an abandoned download's folder is deleted with the attempt)."""
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def fetch() -> None:
+            try:
+                self._fetch_inputs()
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=fetch, name=f"inputs-{self.task.id}", daemon=True).start()
+        while not done.wait(0.05):
+            self._check_canceled()
+        if failure:
+            raise failure[0]
+
+    def _fetch_inputs(self) -> None:
         for i, inp in enumerate(self.task.spec.inputs):
             self._check_canceled()
             dest = self.layout.host_path(inp.path)
@@ -226,9 +248,7 @@ class Worker:
                 continue
             assert inp.url is not None  # guaranteed by the submission rules
             try:
-                self.storage.for_url(inp.url).get(
-                    inp.url, dest, directory=inp.type is FileType.DIRECTORY
-                )
+                self.storage.get(inp.url, dest, directory=inp.type is FileType.DIRECTORY)
             except StorageError as exc:
                 raise SystemFailure(f"input {i} ({inp.path}) could not be staged: {exc}") from exc
 
@@ -287,6 +307,7 @@ class Worker:
             if ref is None:
                 started = now()
                 ref = self.runtime.start(exec_spec)
+                self._ran = True
                 self._save(executor=index, ref=ref, started_at=started.isoformat())
             self._ref = ref
             if self._canceled.is_set():  # canceled between start and bookkeeping
@@ -359,7 +380,7 @@ class Worker:
                 self._emit(Event.system_log(self.task.id, message))
                 continue
             try:
-                uploaded = self.storage.for_url(url).put(host, url, directory=is_dir)
+                uploaded = self.storage.put(host, url, directory=is_dir)
             except StorageError as exc:
                 message = f"output {i} ({container}) could not be uploaded: {exc}"
                 problem = problem or message
@@ -378,16 +399,19 @@ class Worker:
     # -- the finalizer ---------------------------------------------------------------------
     def _finish(self, *, system_error: str | None, canceled: bool) -> Task:
         task_id = self.task.id
+        logged = False  # the cause is in the system logs already
         self.options.executors_done()
         try:
             if self._ref is not None:
                 self.runtime.kill(self._ref)
                 self.runtime.cleanup(self._ref)
-            if not canceled and self._journal.phase is not Phase.STAGING_IN:
+            # Outputs exist only once an executor ran; staging them after an earlier failure
+            # would bury its cause under "matched no file" lines.
+            if not canceled and self._ran:
                 self._save(phase=Phase.STAGING_OUT, persist=bool(self.task.spec.outputs))
                 problem = self._stage_outputs()
                 if problem and system_error is None and not self._journal.executor_error:
-                    system_error = problem
+                    system_error, logged = problem, True
         except Canceled:
             canceled = True
         except Detached:
@@ -395,10 +419,11 @@ class Worker:
         except Exception as exc:
             log.exception("staging outputs of task %s failed", task_id)
             system_error = system_error or f"staging outputs failed: {exc}"
+        reason: str | None
         if canceled or self._canceled.is_set():
             final, reason = State.CANCELED, "canceled by the user"
         elif system_error is not None:
-            final, reason = State.SYSTEM_ERROR, system_error
+            final, reason = State.SYSTEM_ERROR, None if logged else system_error
         elif self._journal.executor_error:
             final, reason = State.EXECUTOR_ERROR, None
         else:
@@ -431,6 +456,20 @@ _janitor: threading.Thread | None = None
 def _do_chores() -> None:
     while True:
         chore = _chores.get()
+        try:
+            chore()
+        except Exception:
+            log.exception("clean-up after a task failed")
+
+
+def run_pending_chores(timeout: float) -> None:
+    """Do the clean-up chores still queued (the hub is stopping), for up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chore = _chores.get_nowait()
+        except queue.Empty:
+            return
         try:
             chore()
         except Exception:

@@ -229,3 +229,60 @@ def test_a_wrong_method_is_405_listing_every_allowed_one(client: httpx.Client) -
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD, POST"
     assert "DELETE is not allowed here" in response.json()["detail"]
+
+
+def test_one_hub_per_data_dir(hub: Hub, tmp_path: Path) -> None:
+    import json
+    import stat
+
+    from toolferry.hub import HubBusy
+
+    info = json.loads((tmp_path / "hub.json").read_text())
+    assert info["secret"] == hub.local_secret and info["url"].startswith("http://127.0.0.1:")
+    assert stat.S_IMODE((tmp_path / "hub.json").stat().st_mode) == 0o600
+    # flock is per open file, so a second hub in this process is refused like another process.
+    with pytest.raises(HubBusy, match="another hub"), serve_embedded(hub.settings):
+        pass
+
+
+def test_a_stopped_hub_frees_its_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    for _ in range(2):
+        with serve_embedded(settings, runtimes={"fake": FakeRuntime()}):
+            assert (tmp_path / "hub.json").exists()
+        assert not (tmp_path / "hub.json").exists()
+
+
+def test_revoking_the_last_token_keeps_a_public_hub_locked(hub: Hub, client: httpx.Client) -> None:
+    record, _ = hub.tokens.create("alice")
+    hub.check_bind("0.0.0.0")
+    hub.tokens.revoke(record.id)
+    hub.authenticate._auto_cache = (0.0, False)
+    assert client.get(f"{TES}/tasks").status_code == 401
+
+
+def test_an_empty_inline_input_is_an_empty_file(client: httpx.Client) -> None:
+    body = {**TASK, "inputs": [{"path": "/in/empty", "content": ""}]}
+    task_id = client.post(f"{TES}/tasks", json=body).json()["id"]
+    assert wait_done(client, task_id)["state"] == "COMPLETE"
+
+
+def test_paths_the_runtime_cannot_use_are_refused(client: httpx.Client) -> None:
+    body = {**TASK, "volumes": ["/forbidden"]}
+    response = client.post(f"{TES}/tasks", json=body)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "volumes[0]: /forbidden is off limits (runtime fake)"
+
+
+def test_limits_a_runtime_cannot_enforce_are_noted(client: httpx.Client) -> None:
+    body = {**TASK, "resources": {"cpu_cores": 1, "ram_gb": 0.5}}
+    task = wait_done(client, client.post(f"{TES}/tasks", json=body).json()["id"])
+    notes = task["logs"][0]["system_logs"]
+    assert "runtime fake does not limit cpu_cores; they are reserved for scheduling only" in notes
+    assert "runtime fake does not limit ram_gb; it is reserved for scheduling only" in notes
+
+
+def test_a_body_that_is_not_json_is_named(client: httpx.Client) -> None:
+    response = client.post(f"{TES}/tasks", content="hello", headers={"content-type": "text/plain"})
+    assert response.status_code == 400
+    assert "must be a JSON object" in response.json()["detail"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,8 @@ from toolferry.domain.events import Event, apply
 from toolferry.domain.states import State
 from toolferry.domain.task import Executor, Input, Output, Task, TaskSpec
 from toolferry.runtimes.base import ExecSpec, RuntimeFailure
-from toolferry.storage.router import default_router
+from toolferry.storage.base import ObjectInfo, Uploaded
+from toolferry.storage.router import StorageRouter, default_router
 from toolferry.worker.journal import Journal, Phase
 from toolferry.worker.pipeline import Worker, WorkerOptions
 
@@ -297,3 +299,73 @@ def test_a_claimed_task_without_inputs_starts_in_one_write(tmp_path: Path) -> No
     )
     assert worker.run().state is State.COMPLETE
     assert writes == [2, 2]  # INITIALIZING + RUNNING, then the executor's end + COMPLETE
+
+
+class SlowStorage:
+    """A storage whose downloads block until released: a stand-in for a huge input."""
+
+    schemes = ("slow",)
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def supports(self, url: str, *, write: bool) -> str | None:
+        return None
+
+    def get(self, url: str, dest: Path, *, directory: bool) -> None:
+        self.release.wait(10)
+
+    def put(self, src: Path, url: str, *, directory: bool) -> list[Uploaded]:
+        raise AssertionError("not used")
+
+    def stat(self, url: str) -> ObjectInfo:
+        raise AssertionError("not used")
+
+    def list(self, url: str) -> list[ObjectInfo]:
+        raise AssertionError("not used")
+
+
+def test_cancel_does_not_wait_for_a_download(tmp_path: Path) -> None:
+    slow = SlowStorage()
+    spec = replace(SPEC, inputs=(Input(path="/in/big", url="slow://huge"),))
+    sink = MemorySink(started(spec))
+    worker = Worker(
+        task=sink.task,
+        attempt_dir=tmp_path / "attempt",
+        runtime=FakeRuntime(),
+        storage=StorageRouter([slow]),
+        sink=sink,
+        options=WorkerOptions(),
+    )
+    result: list[Task] = []
+    thread = threading.Thread(target=lambda: result.append(worker.run()))
+    thread.start()
+    time.sleep(0.2)
+    sink.emit(Event.state("t1", State.CANCELING))
+    began = time.monotonic()
+    worker.cancel()
+    thread.join(5)
+    slow.release.set()
+    assert result[0].state is State.CANCELED
+    assert time.monotonic() - began < 1
+
+
+def test_no_output_noise_when_nothing_ran(tmp_path: Path) -> None:
+    def broken(spec: ExecSpec, rt: FakeRuntime) -> int:
+        raise AssertionError("never waited for")
+
+    class NoStart(FakeRuntime):
+        def start(self, spec: ExecSpec) -> str:
+            raise RuntimeFailure("image 'x' is not available locally")
+
+    spec = replace(SPEC, outputs=(Output(path="/out/b.txt", url=f"file://{tmp_path}/o"),))
+    task = make_worker(tmp_path, spec, NoStart(broken))[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert task.logs[-1].system_logs == ("image 'x' is not available locally",)
+
+
+def test_a_missing_output_is_reported_once(tmp_path: Path) -> None:
+    spec = replace(SPEC, outputs=(Output(path="/out/none.txt", url=f"file://{tmp_path}/x"),))
+    task = make_worker(tmp_path, spec, FakeRuntime())[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert task.logs[-1].system_logs == ("output 0: /out/none.txt matched no file in the task",)

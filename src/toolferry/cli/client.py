@@ -13,9 +13,10 @@ from typing import Any, Self
 
 import httpx
 
-__all__ = ["TERMINAL_STATES", "ClientError", "TesClient", "WaitTimeout"]
+from toolferry.domain.states import TERMINAL
 
-TERMINAL_STATES = frozenset({"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"})
+__all__ = ["ClientError", "TesClient", "WaitTimeout"]
+
 API_PREFIX = "/ga4gh/tes/v1"
 
 
@@ -183,7 +184,7 @@ class TesClient:
                 last = state
                 if on_state is not None:
                     on_state(state)
-            if state in TERMINAL_STATES:
+            if state in TERMINAL:  # States are strs: the name from the API matches as it is
                 return self.get(task_id, view="FULL")
             if deadline is not None:
                 remaining = deadline - time.monotonic()

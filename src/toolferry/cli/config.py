@@ -20,7 +20,12 @@ from toolferry.storage.redact import redact
 
 __all__ = ["app", "describe_settings"]
 
-app = typer.Typer(name="config", help="Show the configuration in effect.", no_args_is_help=True)
+app = typer.Typer(
+    name="config",
+    help="Show the configuration in effect.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 
 ENV_PREFIX = "TOOLFERRY_"
 

@@ -15,11 +15,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from toolferry.cli.client import TERMINAL_STATES, TesClient
+from toolferry.cli.client import TesClient
 from toolferry.cli.output import CliError, out
 from toolferry.cli.render import command_line, duration, last_attempt, state_text, stream_panel
 from toolferry.cli.session import deps, embedded_hub, token_of
 from toolferry.config import Settings
+from toolferry.domain.states import TERMINAL
 
 __all__ = ["DEMO_IMAGE", "demo", "demo_tasks"]
 
@@ -129,7 +130,7 @@ def _follow(client: TesClient, ids: dict[str, str], console: Console) -> dict[st
     with console.status(line()) as status:
         while True:
             for key, task_id in ids.items():
-                if states[key] in TERMINAL_STATES:
+                if states[key] in TERMINAL:
                     continue
                 state = str(client.get(task_id, view="MINIMAL").get("state", "UNKNOWN"))
                 if state != states[key]:
@@ -139,7 +140,7 @@ def _follow(client: TesClient, ids: dict[str, str], console: Console) -> dict[st
                         Text.assemble((f"  {elapsed:6.1f} s ", "dim"), f"{key} ", state_text(state))
                     )
             status.update(line())
-            if all(s in TERMINAL_STATES for s in states.values()):
+            if all(s in TERMINAL for s in states.values()):
                 return states
             if time.monotonic() - started > DEMO_TIMEOUT:
                 return states
@@ -156,12 +157,12 @@ def _show(console: Console, item: DemoTask, task: dict[str, Any]) -> None:
     console.print(Text(item.what, style="dim"))
     attempt = last_attempt(task) or {}
     executors = task.get("executors") or []
-    for index, log in enumerate(attempt.get("logs") or [], start=1):
+    for index, log in enumerate(attempt.get("logs") or []):
         code = log.get("exit_code")
-        command = executors[index - 1].get("command", []) if index <= len(executors) else []
+        command = executors[index].get("command", []) if index < len(executors) else []
         console.print(
             Text.assemble(
-                (f"executor {index}/{len(executors)}", "bold"),
+                (f"executor {index} of {len(executors)}", "bold"),
                 " ran ",
                 (command_line(command), "cyan"),
                 " → exit code ",
@@ -205,7 +206,11 @@ def demo(ctx: typer.Context) -> None:
     console = out()
     run_id = datetime.now().strftime("%Y%m%d-%H%M%S")
     output_dir = settings.storage_dir / "demo" / run_id
-    with embedded_hub(settings) as (hub, url), TesClient(url, token_of(settings)) as client:
+    with (
+        embedded_hub(settings) as (hub, url),
+        # Without a token, the hub's in-process secret, as `connect` does.
+        TesClient(url, token_of(settings) or hub.local_secret) as client,
+    ):
         runtime, why = hub.runtime_choice
         console.print(f"[bold]toolferry demo[/]: an embedded hub at {escape(url)}")
         console.print(f"data directory {escape(str(settings.data_dir))}")

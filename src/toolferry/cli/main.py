@@ -15,7 +15,8 @@ from toolferry import __version__
 from toolferry.cli import config, tasks, tokens
 from toolferry.cli.client import ClientError
 from toolferry.cli.demo import demo
-from toolferry.cli.output import CliError, error
+from toolferry.cli.live import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STATUS_HELP
+from toolferry.cli.output import CliError, error, warn
 from toolferry.cli.run import RunCommand, run
 from toolferry.cli.server import server
 
@@ -39,8 +40,8 @@ def describe_client_error(exc: ClientError) -> str:
 
 
 class ToolferryGroup(typer.core.TyperGroup):
-    """The root group: the one place where expected errors become a red line and an exit code
-    (sub-groups and commands are invoked from within this ``invoke``)."""
+    """The root group: the one place where expected errors and Ctrl-C become a line on stderr
+    and an exit code (sub-groups and commands are invoked from within this ``invoke``)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -50,20 +51,27 @@ class ToolferryGroup(typer.core.TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except ClientError as exc:
             error(describe_client_error(exc))
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt:
+            # Not Click's "Aborted!" and exit 1, which would read as "the command failed".
+            # `run` cancels its task first; `task wait` and `submit --wait` leave it running.
+            warn("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 app = typer.Typer(
     name="toolferry",
     cls=ToolferryGroup,
     help=(
-        "[bold]toolferry[/] runs research tools where the data is: a GA4GH TES task service.\n\n"
+        "**toolferry** runs research tools where the data is: a GA4GH TES task service.\n\n"
         "Commands that talk to a hub use the one at TOOLFERRY_URL (with TOOLFERRY_TOKEN); "
-        "without it they start a hub inside the command, on this machine's data directory."
+        "without it, the hub serving this machine's data directory (`toolferry server`), "
+        "else they start a hub inside the command, on that data directory."
     ),
-    epilog="Start with [bold]toolferry demo[/], or [bold]toolferry run busybox echo hello[/].",
+    epilog="Start with **toolferry demo**, or **toolferry run --runtime none -- echo hello**.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    # Markdown: hard-wrapped help paragraphs reflow to the terminal's width.
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_show_locals=False,  # locals could hold the token
 )
@@ -94,6 +102,7 @@ def main(
 app.command(
     "run",
     cls=RunCommand,
+    epilog=EXIT_STATUS_HELP,
     # Everything after the image belongs to the command (as with `docker run`).
     context_settings={"allow_interspersed_args": False},
 )(run)

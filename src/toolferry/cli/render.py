@@ -2,6 +2,8 @@
 
 Everything here takes TES JSON (dicts) as the API returns it, so that it renders tasks from any
 TES server, and text that came from a task (names, logs, commands) is never read as markup.
+Executors, inputs and outputs are numbered from 0, as in TES arrays and the hub's messages
+("executor 0", "inputs[0]"), so that what a user reads here matches what the hub says.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from toolferry.domain.states import State
+
 __all__ = [
     "STATE_STYLES",
     "command_line",
     "duration",
+    "executor_image",
     "format_time",
     "last_attempt",
     "print_attempt_logs",
@@ -31,18 +36,19 @@ __all__ = [
     "task_table",
 ]
 
+# Keyed by State (strs), so that the names that come from the API look their style up as they are.
 STATE_STYLES: Mapping[str, str] = {
-    "UNKNOWN": "dim",
-    "QUEUED": "blue",
-    "INITIALIZING": "cyan",
-    "RUNNING": "cyan",
-    "PAUSED": "yellow",
-    "CANCELING": "yellow",
-    "COMPLETE": "bold green",
-    "EXECUTOR_ERROR": "bold red",
-    "SYSTEM_ERROR": "bold red",
-    "CANCELED": "yellow",
-    "PREEMPTED": "yellow",
+    State.UNKNOWN: "dim",
+    State.QUEUED: "blue",
+    State.INITIALIZING: "cyan",
+    State.RUNNING: "cyan",
+    State.PAUSED: "yellow",
+    State.CANCELING: "yellow",
+    State.COMPLETE: "bold green",
+    State.EXECUTOR_ERROR: "bold red",
+    State.SYSTEM_ERROR: "bold red",
+    State.CANCELED: "yellow",
+    State.PREEMPTED: "yellow",
 }
 
 TAIL_LINES = 20
@@ -94,6 +100,12 @@ def last_attempt(task: Mapping[str, Any]) -> dict[str, Any] | None:
     """TES keeps one log per attempt; the last one is what happened most recently."""
     logs = task.get("logs") or []
     return logs[-1] if logs else None
+
+
+def executor_image(task: Mapping[str, Any], index: int) -> str:
+    """The image of executor ``index`` (from 0), or "" when the view left executors out."""
+    executors = task.get("executors") or []
+    return str(executors[index].get("image", "")) if 0 <= index < len(executors) else ""
 
 
 def task_table(tasks: Iterable[Mapping[str, Any]]) -> Table:
@@ -150,7 +162,7 @@ def _executors(task: Mapping[str, Any]) -> Table | None:
     table.add_column("IMAGE", overflow="fold")
     table.add_column("COMMAND", overflow="fold")
     table.add_column("DETAILS", overflow="fold")
-    for index, ex in enumerate(executors, start=1):
+    for index, ex in enumerate(executors):
         details = []
         if ex.get("workdir"):
             details.append(f"workdir {ex['workdir']}")
@@ -179,16 +191,18 @@ def _files(task: Mapping[str, Any]) -> Table | None:
     table.add_column("", no_wrap=True)
     table.add_column("PATH", overflow="fold")
     table.add_column("URL", overflow="fold")
-    for item in inputs:
+    for index, item in enumerate(inputs):
         content = item.get("content")
         source = (
             f"(inline, {len(content.encode())} bytes)"
             if content is not None
             else str(item.get("url", ""))
         )
-        table.add_row("in", Text(str(item.get("path", ""))), Text(source))
-    for item in outputs:
-        table.add_row("out", Text(str(item.get("path", ""))), Text(str(item.get("url", ""))))
+        table.add_row(f"inputs[{index}]", Text(str(item.get("path", ""))), Text(source))
+    for index, item in enumerate(outputs):
+        table.add_row(
+            f"outputs[{index}]", Text(str(item.get("path", ""))), Text(str(item.get("url", "")))
+        )
     return table
 
 
@@ -207,9 +221,8 @@ def _attempt(task: Mapping[str, Any], attempt: Mapping[str, Any], number: int) -
     took = duration(attempt.get("start_time"), attempt.get("end_time"))
     header = f"[bold]Attempt {number}[/] started {when}" + (f", took {took}" if took else "")
     parts.append(Text.from_markup(header))
-    executors = task.get("executors") or []
-    for index, log in enumerate(attempt.get("logs") or [], start=1):
-        image = executors[index - 1].get("image", "") if index <= len(executors) else ""
+    for index, log in enumerate(attempt.get("logs") or []):
+        image = executor_image(task, index)
         code = log.get("exit_code")
         code_style = "green" if code == 0 else "red"
         parts.append(
@@ -267,9 +280,8 @@ def print_attempt_logs(console: Console, task: Mapping[str, Any]) -> bool:
     attempt = last_attempt(task)
     if attempt is None:
         return False
-    executors = task.get("executors") or []
-    for index, log in enumerate(attempt.get("logs") or [], start=1):
-        image = executors[index - 1].get("image", "") if index <= len(executors) else ""
+    for index, log in enumerate(attempt.get("logs") or []):
+        image = executor_image(task, index)
         code = log.get("exit_code")
         console.rule(
             f"executor {index} · {escape(str(image))} · exit {code if code is not None else '-'}",

@@ -12,10 +12,10 @@ from rich.text import Text
 
 from toolferry.cli.client import ClientError, TesClient
 from toolferry.cli.documents import apply_overrides, build_task, read_task_document
-from toolferry.cli.live import exit_code_for, wait_live
+from toolferry.cli.live import EXIT_INTERRUPTED, exit_code_for, wait_live
 from toolferry.cli.output import CliError, err, warn, write_raw
-from toolferry.cli.render import duration, last_attempt, state_text
-from toolferry.cli.session import session
+from toolferry.cli.render import duration, executor_image, last_attempt, state_text
+from toolferry.cli.session import announce_runtime, session
 
 __all__ = ["RunCommand", "print_run_result", "run"]
 
@@ -71,7 +71,7 @@ def _interrupted(client: TesClient, task_id: str) -> typer.Exit:
         warn(f"interrupted: canceled task {task_id}")
     except ClientError as exc:
         warn(f"interrupted; task {task_id} could not be canceled: {exc}")
-    return typer.Exit(130)
+    return typer.Exit(EXIT_INTERRUPTED)
 
 
 def print_run_result(task: dict[str, Any]) -> None:
@@ -79,13 +79,13 @@ def print_run_result(task: dict[str, Any]) -> None:
     (output files, system logs, end state) on stderr."""
     stderr = err()
     attempt = last_attempt(task) or {}
-    executors = task.get("executors") or []
-    for index, log in enumerate(attempt.get("logs") or [], start=1):
+    count = len(task.get("executors") or [])
+    for index, log in enumerate(attempt.get("logs") or []):
         code = log.get("exit_code")
-        if len(executors) > 1:
-            image = executors[index - 1].get("image", "") if index <= len(executors) else ""
+        if count > 1:
+            image = executor_image(task, index)
             stderr.rule(
-                Text(f"executor {index}/{len(executors)} · {image} · exit {code}"),
+                Text(f"executor {index} of {count} · {image} · exit {code}"),
                 align="left",
                 style="dim",
             )
@@ -124,8 +124,8 @@ def run(
         typer.Argument(
             metavar="IMAGE [--] COMMAND... | TASK.json",
             help=(
-                "The image, then the command to run in it (after [bold]--[/] when it has "
-                "options of its own); or a TES task document (a [bold].json[/] file)."
+                "The image, then the command to run in it (after **--** when it has "
+                "options of its own); or a TES task document (a **.json** file)."
             ),
             show_default=False,
         ),
@@ -138,7 +138,7 @@ def run(
             metavar="PATH=URL",
             help=(
                 "Put the file at URL at PATH inside the container before the command runs. "
-                "URL may be a local path (sent as file://). Repeatable."
+                "URL may be a local path in an allowed directory (sent as file://). Repeatable."
             ),
         ),
     ] = None,
@@ -148,7 +148,10 @@ def run(
             "--output",
             "-o",
             metavar="PATH=URL",
-            help="Upload PATH from inside the container to URL when the command ends. Repeatable.",
+            help=(
+                "Upload PATH from inside the container to URL when the command ends. URL may be "
+                "a local path in an allowed directory (sent as file://). Repeatable."
+            ),
         ),
     ] = None,
     env: Annotated[
@@ -174,8 +177,8 @@ def run(
             "--runtime",
             case_sensitive=False,
             help=(
-                "How to run the command: in a [bold]docker[/] container, or as a host process "
-                "([bold]none[/]; the image is then ignored and may be left out). "
+                "How to run the command: in a **docker** container, or as a host process "
+                "(**none**; the image is then ignored and may be left out). "
                 "Default: the hub's choice."
             ),
             show_default=False,
@@ -197,20 +200,19 @@ def run(
     Submits a task, follows its state, then prints the command's stdout (on stdout) and stderr
     (on stderr), where its output files went and how it ended. Ctrl-C cancels the task.
 
-    Options go before IMAGE; everything after IMAGE is the command.
+    Options go before IMAGE; everything after IMAGE is the command. Without `--runtime`, the
+    hub's default runtime runs it; a hub started by this command says which one that is.
 
-    Exit status: 0 the task completed, 1 the command failed (EXECUTOR_ERROR), 2 the task did
-    not run to its end (SYSTEM_ERROR, CANCELED) or could not be submitted.
+    Local paths given to `-i` and `-o` are sent as file:// URLs, and must lie in a directory the
+    hub allows: DATA_DIR/storage, or one listed in the `file_allowed_dirs` setting
+    (TOOLFERRY_FILE_ALLOWED_DIRS: paths separated by colons).
 
-    [bold]Examples[/]
+    **Examples**
 
-      toolferry run busybox echo hello
-
-      toolferry run -i /in/a=./a.txt -o /out/n=./n.txt busybox -- sh -c 'wc -l < /in/a > /out/n'
-
-      toolferry run --runtime none -- sh -c 'uname -a'
-
-      toolferry run task.json
+        toolferry run --runtime none -- echo hello
+        toolferry run --runtime none -i /in/a=a.txt -- wc -l /in/a
+        toolferry run -o /out/n=n.txt IMAGE -- sh -c 'ls / | wc -l > /out/n'
+        toolferry run task.json
     """
     positional = list(args or [])
     rt = runtime.value if runtime is not None else None
@@ -257,6 +259,7 @@ def run(
         )
 
     with session(ctx) as s:
+        announce_runtime(s, document)
         task_id = s.client.create(document)
         err().print(Text.assemble(("submitted task ", "dim"), task_id))
         try:

@@ -63,6 +63,9 @@ def server(
     try:
         try:
             hub.check_bind(settings.host)
+            # Here rather than in the app's startup, where uvicorn would turn a second hub on
+            # this data directory (HubBusy, naming the first) into a traceback.
+            hub.claim()
         except ConfigError as exc:
             raise CliError(str(exc)) from exc
         runtime, why = hub.runtime_choice

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.text import Text
 
 from toolferry.cli.client import WaitTimeout
 from toolferry.cli.documents import parse_pairs, read_task_document
-from toolferry.cli.live import exit_code_for, wait_live
+from toolferry.cli.live import EXIT_ERROR, EXIT_STATUS_HELP, exit_code_for, wait_live
 from toolferry.cli.output import CliError, err, out, print_json, warn
 from toolferry.cli.render import print_attempt_logs, print_task, state_text, task_table
-from toolferry.cli.session import session
+from toolferry.cli.session import announce_runtime, session
 from toolferry.domain.states import State
 
 __all__ = ["app"]
@@ -23,6 +24,7 @@ app = typer.Typer(
     name="task",
     help="Submit, inspect, list, cancel and wait for tasks.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 
@@ -34,18 +36,37 @@ class View(StrEnum):
     FULL = "FULL"
 
 
-EMBEDDED_SUBMIT_WARNING = (
-    "no hub at TOOLFERRY_URL: the task was queued by a hub inside this command, which stops "
-    "now; it proceeds only while a hub runs on this data directory (the next `toolferry` "
-    "command, or `toolferry server`)"
-)
+VIEWS = "|".join(View)  # the --view metavar
 
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+def any_case(enum: type[EnumT]) -> Callable[[str], EnumT]:
+    """A parser for an option whose values are upper case (TES names) that takes any case.
+
+    Typer's own ``case_sensitive=False`` would list the values in lower case in the help and in
+    its errors; with this parser and ``metavar``, both show them as the API spells them."""
+
+    def parse(value: str) -> EnumT:
+        try:
+            return enum(str(value).upper())
+        except ValueError:
+            raise ValueError(f"{value!r} is not one of {', '.join(enum)}") from None
+
+    return parse
+
+
+EMBEDDED_SUBMIT_WARNING = (
+    "no hub was running (TOOLFERRY_URL is unset and none serves this data directory): the task "
+    "was queued by a hub inside this command, which stops now; it proceeds only while a hub "
+    "runs on this data directory (the next `toolferry` command, or `toolferry server`)"
+)
 
 TaskId = Annotated[str, typer.Argument(metavar="ID", help="The task's id.", show_default=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the hub's JSON answer instead.")]
 
 
-@app.command()
+@app.command(epilog=EXIT_STATUS_HELP)
 def submit(
     ctx: typer.Context,
     file: Annotated[
@@ -60,11 +81,11 @@ def submit(
 ) -> None:
     """Submit a TES task document and print the new task's id.
 
-    With --wait, the exit status is 0 when the task completed, 1 when an executor failed and
-    2 otherwise.
+    Without `--wait`, the exit status is 0 once the hub has accepted the task.
     """
     document = read_task_document(file)
     with session(ctx) as s:
+        announce_runtime(s, document)
         task_id = s.client.create(document)
         out().print(task_id, markup=False)
         if not wait:
@@ -82,7 +103,10 @@ def get(
     ctx: typer.Context,
     task_id: TaskId,
     view: Annotated[
-        View, typer.Option("--view", case_sensitive=False, help="How much of the task to show.")
+        View,
+        typer.Option(
+            "--view", parser=any_case(View), metavar=VIEWS, help="How much of the task to show."
+        ),
     ] = View.FULL,
     as_json: JsonFlag = False,
 ) -> None:
@@ -111,7 +135,13 @@ def list_tasks(
     ctx: typer.Context,
     state: Annotated[
         State | None,
-        typer.Option("--state", case_sensitive=False, help="Only tasks in this state."),
+        typer.Option(
+            "--state",
+            parser=any_case(State),
+            metavar="STATE",
+            help=f"Only tasks in this state: {', '.join(State)}.",
+            show_default=False,
+        ),
     ] = None,
     name_prefix: Annotated[
         str | None,
@@ -132,7 +162,10 @@ def list_tasks(
     view: Annotated[
         View,
         typer.Option(
-            "--view", case_sensitive=False, help="How much of each task to fetch (for --json)."
+            "--view",
+            parser=any_case(View),
+            metavar=VIEWS,
+            help="How much of each task to fetch (for --json).",
         ),
     ] = View.BASIC,
     as_json: JsonFlag = False,
@@ -171,29 +204,29 @@ def cancel(ctx: typer.Context, task_id: TaskId) -> None:
     out().print(Text.assemble(f"{task_id} ", state_text(state)))
 
 
-@app.command()
+@app.command(epilog=EXIT_STATUS_HELP)
 def wait(
     ctx: typer.Context,
     task_id: TaskId,
     timeout: Annotated[
         float | None,
         typer.Option(
-            "--timeout", min=0, metavar="SECONDS", help="Give up after this long (exit 1)."
+            "--timeout", min=0, metavar="SECONDS", help="Give up after this long (exit 2)."
         ),
     ] = None,
 ) -> None:
     """Wait for a task to end, showing its state as it changes.
 
-    Exit status: 0 when it completed, 1 otherwise (including a timeout).
+    Then prints the state it ended in. Ctrl-C stops waiting and leaves the task as it is.
     """
     with session(ctx) as s:
         try:
             task = wait_live(s.client, task_id, timeout=timeout)
         except WaitTimeout as exc:
-            raise CliError(str(exc), exit_code=1) from None
+            raise CliError(str(exc), exit_code=EXIT_ERROR) from None
     state = str(task.get("state", "UNKNOWN"))
     out().print(Text.assemble(f"{task_id} ", state_text(state)))
-    raise typer.Exit(0 if state == "COMPLETE" else 1)
+    raise typer.Exit(exit_code_for(state))
 
 
 @app.command()

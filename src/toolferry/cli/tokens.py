@@ -30,6 +30,7 @@ app = typer.Typer(
         "(TOOLFERRY_DATA_DIR), so run it where the hub runs."
     ),
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 

@@ -66,13 +66,24 @@ def test_run_none_runtime_prints_the_commands_output(bwrap: str, data_dir: Path)
     assert result.exit_code == 0, result.output
     assert result.stdout == "hi\n"
     assert "COMPLETE" in result.stderr
+    assert "runtime" not in result.stderr  # it named one: the hub's default does not matter
+
+
+def test_run_on_its_own_hub_says_which_runtime_that_hub_chose(
+    bwrap: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOOLFERRY_RUNTIME", "none")
+    result = cli("run", "any-image", "--", "sh", "-c", "echo hi")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "hi\n"
+    assert "runtime none: configured (TOOLFERRY_RUNTIME=none)" in result.stderr.splitlines()
 
 
 def test_run_of_a_failing_command_exits_1_and_shows_its_stderr(bwrap: str, data_dir: Path) -> None:
     result = cli("run", "--runtime", "none", "--", "sh", "-c", "echo bad input >&2; exit 3")
     assert result.exit_code == 1, result.output
     assert "bad input" in result.stderr
-    assert "executor 1 exited with code 3" in result.stderr
+    assert "executor 0 exited with code 3" in result.stderr
     assert "EXECUTOR_ERROR" in result.stderr
 
 
@@ -124,6 +135,48 @@ def test_a_task_submitted_embedded_runs_at_the_next_command(bwrap: str, data_dir
     assert "later" in logs.stdout
 
 
+# -- the hub serving the data directory ----------------------------------------------------------
+
+
+def test_commands_use_the_hub_serving_the_data_dir(
+    bwrap: str, data_dir: Path, tmp_path: Path
+) -> None:
+    # With a token, the hub asks for one: the CLI sends the operator secret from hub.json.
+    assert cli("token", "create", "--user", "alice").exit_code == 0
+    path = write_task(tmp_path / "t.json", "echo served")
+    with serve_embedded(Settings()) as (_hub, url):  # it writes DATA_DIR/hub.json
+        assert json.loads((data_dir / "hub.json").read_text(encoding="utf-8"))["url"] == url
+        submitted = cli("task", "submit", str(path))
+        assert submitted.exit_code == 0, submitted.output
+        assert submitted.stderr == ""  # neither the embedded-hub warning nor a runtime line
+        task_id = submitted.stdout.strip()
+        waited = cli("task", "wait", task_id, "--timeout", "60")
+        assert waited.exit_code == 0, waited.output
+        assert "served" in cli("task", "logs", task_id).stdout
+
+        ran = cli("run", "--runtime", "none", "--", "echo", "hi")
+        assert ran.exit_code == 0, ran.output
+        assert "runtime" not in ran.stderr
+
+        # A second hub on the data directory is refused, naming the first.
+        second = cli("server", "--port", str(_free_port()))
+        assert second.exit_code == 2
+        assert f"another hub (pid {os.getpid()}) runs on {data_dir} at {url}" in second.stderr
+        assert "Traceback" not in second.output
+    assert not (data_dir / "hub.json").exists()
+
+
+def test_a_hub_file_left_behind_is_ignored(bwrap: str, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = {"url": "http://127.0.0.1:1", "pid": gone.pid, "secret": "x"}
+    (data_dir / "hub.json").write_text(json.dumps(stale), encoding="utf-8")
+    result = cli("run", "--runtime", "none", "--", "echo", "own hub")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "own hub\n"
+
+
 # -- task commands against a served hub --------------------------------------------------------
 
 
@@ -160,7 +213,7 @@ def test_task_submit_get_list_cancel_against_a_served_hub(
     assert canceled.stdout.startswith(task_id)
 
     waited = cli("task", "wait", task_id, "--timeout", "60")
-    assert waited.exit_code == 1
+    assert waited.exit_code == 2
     assert waited.stdout == f"{task_id} CANCELED\n"
 
 

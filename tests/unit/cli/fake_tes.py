@@ -128,12 +128,22 @@ class FakeTes:
         return TesClient(BASE_URL, token, transport=httpx.MockTransport(self.handle))
 
 
+# What an embedded hub in these tests says about its default runtime.
+EMBEDDED_RUNTIME = ("none", "no Docker Engine answered")
+
+
 def deps_for(fake: FakeTes, *, embedded: bool = False) -> CliDeps:
-    """CliDeps whose commands talk to ``fake`` (settings still come from the environment)."""
+    """CliDeps whose commands talk to ``fake`` (settings still come from the environment);
+    ``embedded``: as if the command had started its own hub."""
 
     @contextmanager
     def connect(settings: Settings) -> Iterator[Session]:
         with fake.client() as client:
-            yield Session(client=client, url=BASE_URL, embedded=embedded)
+            yield Session(
+                client=client,
+                url=BASE_URL,
+                embedded=embedded,
+                runtime_choice=EMBEDDED_RUNTIME if embedded else None,
+            )
 
     return CliDeps(connect=connect)

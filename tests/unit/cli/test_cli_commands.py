@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.cli.fake_tes import FakeTes, deps_for, executor_log
+import typer.main
+from tests.unit.cli.fake_tes import EMBEDDED_RUNTIME, FakeTes, deps_for, executor_log
 from typer.testing import CliRunner, Result
 
+from toolferry.cli import run as run_module
+from toolferry.cli import tasks as tasks_module
+from toolferry.cli.live import EXIT_CODES
 from toolferry.cli.main import app
 from toolferry.cli.session import CliDeps, load_settings
+from toolferry.domain.states import TERMINAL
 
 WIDE = {"COLUMNS": "200"}  # so that Rich does not wrap lines the assertions look for
 
@@ -165,7 +171,36 @@ def test_run_shows_which_executor_failed() -> None:
     result = invoke(fake, *fake_doc)
     assert result.exit_code == 1
     assert "no such file" in result.stderr
-    assert "executor 2 exited with code 3" in result.stderr
+    assert "executor 1 exited with code 3" in result.stderr  # from 0, as the hub counts
+
+
+def test_run_numbers_executors_from_0(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    task = {
+        "id": "t1",
+        "state": "EXECUTOR_ERROR",
+        "executors": [{"image": "a", "command": ["x"]}, {"image": "b", "command": ["y"]}],
+        "logs": [{"logs": [executor_log("one\n"), executor_log("", "bad\n", exit_code=2)]}],
+    }
+    run_module.print_run_result(task)
+    stderr = capsys.readouterr().err
+    assert "executor 0 of 2 · a · exit 0" in stderr
+    assert "executor 1 of 2 · b · exit 2" in stderr
+    assert "executor 1 exited with code 2" in stderr
+
+
+def test_run_ctrl_c_cancels_the_task_and_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "wait_live", interrupted)
+    fake = FakeTes()
+    result = invoke(fake, "run", "busybox", "sleep", "9")
+    assert result.exit_code == 130, result.output
+    assert "interrupted: canceled task task0000000000000001" in result.stderr
+    assert fake.tasks["task0000000000000001"]["state"] == "CANCELED"
 
 
 @pytest.mark.parametrize(
@@ -184,6 +219,34 @@ def test_run_usage_mistakes_are_one_line_errors(args: list[str], message: str) -
     result = invoke(fake, *args)
     assert_clean_error(result, 2, message)
     assert fake.requests == []
+
+
+RUNTIME_LINE = f"runtime {EMBEDDED_RUNTIME[0]}: {EMBEDDED_RUNTIME[1]}"
+
+
+def test_run_on_its_own_hub_says_which_runtime_that_hub_chose() -> None:
+    result = invoke(FakeTes(), "run", "busybox", "true", embedded=True)
+    assert result.exit_code == 0, result.output
+    assert RUNTIME_LINE in result.stderr.splitlines()
+    assert RUNTIME_LINE not in result.stdout
+
+
+def test_run_with_a_runtime_named_says_nothing_about_the_default(tmp_path: Path) -> None:
+    result = invoke(FakeTes(), "run", "--runtime", "none", "--", "true", embedded=True)
+    assert result.exit_code == 0, result.output
+    assert "runtime" not in result.stderr
+    path = tmp_path / "t.json"
+    document = {"executors": [], "resources": {"backend_parameters": {"runtime": "docker"}}}
+    path.write_text(json.dumps(document), encoding="utf-8")
+    result = invoke(FakeTes(), "task", "submit", str(path), embedded=True)
+    assert result.exit_code == 0, result.output
+    assert "runtime" not in result.stderr.replace("no hub was running", "")
+
+
+def test_run_on_a_running_hub_says_nothing_about_runtimes() -> None:
+    result = invoke(FakeTes(), "run", "busybox", "true")
+    assert result.exit_code == 0, result.output
+    assert "runtime" not in result.stderr
 
 
 def test_run_rejected_by_the_hub_shows_its_reason() -> None:
@@ -212,7 +275,21 @@ def test_submit_from_stdin_in_embedded_mode_warns_that_the_hub_stops() -> None:
     result = invoke(fake, "task", "submit", "-", embedded=True, stdin='{"executors": []}')
     assert result.exit_code == 0, result.output
     assert fake.submitted == [{"executors": []}]
+    assert result.stdout == "task0000000000000001\n"
     assert "proceeds only while a hub runs on this data directory" in result.stderr
+    assert RUNTIME_LINE in result.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["task", "list"], ["task", "get", "t1"], ["task", "logs", "t1"], ["task", "cancel", "t1"]],
+)
+def test_commands_that_run_nothing_do_not_talk_about_runtimes(args: list[str]) -> None:
+    fake = FakeTes()
+    fake.add(_finished_task())
+    result = invoke(fake, *args, embedded=True)
+    assert result.exit_code == 0, result.output
+    assert "runtime" not in result.stderr
 
 
 def test_submit_wait_prints_the_final_state_and_exits_with_it(tmp_path: Path) -> None:
@@ -313,8 +390,16 @@ def test_cancel_prints_the_new_state() -> None:
     assert result.stdout == "t1 CANCELED\n"
 
 
-@pytest.mark.parametrize(("state", "code"), [("COMPLETE", 0), ("SYSTEM_ERROR", 1)])
-def test_wait_exits_0_only_for_complete(state: str, code: int) -> None:
+def test_every_end_state_has_an_exit_code() -> None:
+    assert set(EXIT_CODES) == TERMINAL
+    assert {EXIT_CODES[s] for s in TERMINAL} == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [("COMPLETE", 0), ("EXECUTOR_ERROR", 1), ("SYSTEM_ERROR", 2), ("CANCELED", 2)],
+)
+def test_wait_exit_code_follows_the_end_state(state: str, code: int) -> None:
     fake = FakeTes(final_state=state, polls_before_end=1)
     fake.add({"id": "t1", "state": "QUEUED"})
     result = invoke(fake, "task", "wait", "t1")
@@ -323,11 +408,26 @@ def test_wait_exits_0_only_for_complete(state: str, code: int) -> None:
     assert "RUNNING" in result.stderr
 
 
-def test_wait_timeout_exits_1_with_the_last_state() -> None:
+def test_wait_timeout_exits_2_with_the_last_state() -> None:
     fake = FakeTes(polls_before_end=10**6)
     fake.add({"id": "t1", "state": "QUEUED"})
     result = invoke(fake, "task", "wait", "t1", "--timeout", "0.1")
-    assert_clean_error(result, 1, "task t1 is still RUNNING after 0.1 s")
+    assert_clean_error(result, 2, "task t1 is still RUNNING after 0.1 s")
+
+
+@pytest.mark.parametrize("args", [["task", "wait", "t1"], ["task", "submit", "-", "--wait"]])
+def test_ctrl_c_while_waiting_exits_130(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasks_module, "wait_live", interrupted)
+    fake = FakeTes()
+    fake.add({"id": "t1", "state": "RUNNING"})
+    result = invoke(fake, *args, stdin='{"executors": []}')
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.stderr
+    assert "Aborted" not in result.output
+    assert fake.tasks["t1"]["state"] == "RUNNING"  # waiting stopped; the task was left alone
 
 
 def test_logs_prints_each_executors_streams() -> None:
@@ -335,7 +435,7 @@ def test_logs_prints_each_executors_streams() -> None:
     fake.add(_finished_task())
     result = invoke(fake, "task", "logs", "t1")
     assert result.exit_code == 0, result.output
-    for expected in ("executor 1 · busybox · exit 0", "hello", "careful", "system logs", "note"):
+    for expected in ("executor 0 · busybox · exit 0", "hello", "careful", "system logs", "note"):
         assert expected in result.stdout
 
 
@@ -426,14 +526,82 @@ def test_version() -> None:
     assert result.stdout.startswith("toolferry ")
 
 
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command and group under ``command`` (Typer's own Click types), with its path."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+ALL_COMMANDS = list(_commands(typer.main.get_command(app)))
+
+
 @pytest.mark.parametrize(
-    "args",
-    [[], ["--help"], ["run", "--help"], ["task", "--help"], ["token", "--help"], ["demo", "-h"]],
+    ("path", "command"), ALL_COMMANDS, ids=[" ".join(p) or "toolferry" for p, _ in ALL_COMMANDS]
 )
-def test_help_texts_render(args: list[str]) -> None:
-    result = CliRunner().invoke(app, args, env=WIDE)
-    assert result.exit_code in (0, 2)  # no arguments shows the help and exits 2 (Click's rule)
+def test_every_help_text_renders_and_reflows(path: tuple[str, ...], command: Any) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+    # Markdown joins the hard-wrapped lines of a docstring paragraph; Rich markup would keep
+    # the source's line breaks and break lines mid-sentence.
+    assert command.rich_markup_mode == "markdown"
+    assert "[bold]" not in (command.help or "")
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_a_hard_wrapped_paragraph_reads_as_one() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env=WIDE)
+    assert "stdout (on stdout) and stderr (on stderr), where its output files went" in (
+        result.output
+    )
+
+
+def test_root_help_suggests_commands_that_work() -> None:
+    result = CliRunner().invoke(app, [], env=WIDE)
+    assert "toolferry demo" in result.output
+    assert "toolferry run --runtime none -- echo hello" in result.output
+    assert "busybox" not in result.output
+
+
+def test_run_help_explains_local_paths_and_exit_codes() -> None:
+    text = " ".join(CliRunner().invoke(app, ["run", "--help"], env=WIDE).output.split())
+    for expected in (
+        "file:// URLs",
+        "DATA_DIR/storage",
+        "file_allowed_dirs",
+        "TOOLFERRY_FILE_ALLOWED_DIRS",
+        "0 the task ended COMPLETE",
+        "1 EXECUTOR_ERROR",
+        "2 any other end state",
+        "130 interrupted (Ctrl-C)",
+    ):
+        assert expected in text, expected
+    assert "busybox" not in text
+
+
+@pytest.mark.parametrize("args", [["task", "submit"], ["task", "wait"]])
+def test_waiting_commands_document_the_same_exit_codes(args: list[str]) -> None:
+    run_help = CliRunner().invoke(app, ["run", "--help"], env=WIDE).output
+    help_text = CliRunner().invoke(app, [*args, "--help"], env=WIDE).output
+    exit_line = next(line for line in run_help.splitlines() if "Exit status" in line)
+    assert exit_line in help_text
+
+
+def test_upper_case_choices_show_as_such_and_parse_in_any_case() -> None:
+    help_text = CliRunner().invoke(app, ["task", "list", "--help"], env=WIDE).output
+    assert "MINIMAL|BASIC|FULL" in help_text
+    assert "COMPLETE, EXECUTOR_ERROR" in help_text
+    assert "minimal" not in help_text
+    assert "queued" not in help_text
+    fake = FakeTes()
+    result = invoke(fake, "task", "list", "--state", "Executor_Error", "--view", "minimal")
+    assert result.exit_code == 0, result.output
+    assert fake.requests[0].url.params["state"] == "EXECUTOR_ERROR"
+    assert fake.requests[0].url.params["view"] == "MINIMAL"
+    bad = invoke(fake, "task", "list", "--state", "done")
+    assert bad.exit_code == 2
+    assert "'done' is not one of UNKNOWN, QUEUED" in " ".join(bad.output.split())
 
 
 def test_default_deps_load_real_settings() -> None:

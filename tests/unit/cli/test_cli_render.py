@@ -8,7 +8,15 @@ from typing import Any
 from rich.console import Console
 from tests.unit.cli.fake_tes import executor_log
 
-from toolferry.cli.render import format_time, print_attempt_logs, print_task, tail, task_table
+from toolferry.cli.render import (
+    STATE_STYLES,
+    format_time,
+    print_attempt_logs,
+    print_task,
+    tail,
+    task_table,
+)
+from toolferry.domain.states import State
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -42,7 +50,7 @@ TASK: dict[str, Any] = {
                 executor_log("", "boom [red]x[/red]\n", exit_code=1),
             ],
             "outputs": [{"path": "/out/r.txt", "url": "file:///srv/r.txt", "size_bytes": "12"}],
-            "system_logs": ["executor 2 exited with code 1"],
+            "system_logs": ["executor 1 exited with code 1"],
         },
     ],
 }
@@ -67,10 +75,31 @@ def test_task_detail_shows_state_executors_files_and_the_last_attempt() -> None:
         "Attempt 2",
         "took 3.00 s",
         "boom [red]x[/red]",
-        "executor 2 exited with code 1",
+        "executor 1 exited with code 1",
     ):
         assert expected in text, expected
     assert "first try" not in text
+
+
+def test_executors_inputs_and_outputs_are_numbered_from_0_as_the_hub_does() -> None:
+    console, buffer = _console()
+    print_task(console, TASK)
+    lines = buffer.getvalue().splitlines()
+
+    def line_with(*parts: str) -> str:
+        return next(line for line in lines if all(p in line for p in parts))
+
+    assert line_with("busybox", "sh -c").split()[0] == "0"
+    assert line_with("alpine", "false").split()[0] == "1"
+    assert line_with("s3://bucket/a.txt").split()[0] == "inputs[0]"
+    assert line_with("(inline, 6 bytes)").split()[0] == "inputs[1]"
+    assert line_with("/out/r.txt", "file:///srv/r.txt").split()[0] == "outputs[0]"
+    assert "executor 0 busybox · exit 0" in lines
+    assert "executor 1 alpine · exit 1" in lines
+
+
+def test_every_state_has_a_style() -> None:
+    assert set(STATE_STYLES) == set(State)
 
 
 def test_minimal_view_renders_without_the_missing_fields() -> None:
@@ -103,7 +132,8 @@ def test_attempt_logs_print_full_streams_and_system_logs() -> None:
     console, buffer = _console()
     assert print_attempt_logs(console, TASK)
     text = buffer.getvalue()
-    assert "executor 1 · busybox · exit 0" in text
+    assert "executor 0 · busybox · exit 0" in text
+    assert "executor 1 · alpine · exit 1" in text
     assert "a b" in text
     assert "boom [red]x[/red]" in text
     assert "system logs" in text

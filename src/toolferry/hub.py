@@ -101,8 +101,11 @@ class Hub:
         self.scheduler = Scheduler(self.store, self.site)
         self._started = False
         self._lock = SiteLock(s.data_dir)
-        host = f"[{s.host}]" if ":" in s.host else s.host
-        self.url = f"http://{host}:{s.port}"  # where this hub says it listens (hub.json)
+        # Where CLI commands on this machine reach the hub (hub.json): a wildcard bind is
+        # reached through loopback.
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(s.host, s.host)
+        host = f"[{host}]" if ":" in host else host
+        self.url = f"http://{host}:{s.port}"
 
     def _choose_runtime(
         self, runtimes: dict[str, Any], unavailable: dict[str, str]

@@ -6,6 +6,7 @@ new hub process can re-attach with :meth:`DockerRuntime.wait` and ``cleanup`` re
 
 from __future__ import annotations
 
+import posixpath
 import socket
 import struct
 import threading
@@ -71,6 +72,15 @@ class DockerRuntime:
             return f"the Docker Engine at {self._where()} does not answer ({exc}); {START_HINT}"
         finally:
             client.close()
+        return None
+
+    def path_problem(self, container_paths: list[str]) -> str | None:
+        """Why the first of ``container_paths`` that docker cannot mount is unusable, or None:
+        for admission, so such a task is refused at submission. Only ``/`` is: docker cannot
+        mount over a container's root."""
+        for path in container_paths:
+            if path.startswith("/") and not posixpath.normpath(path).strip("/"):
+                return f"{path} cannot be used with the docker runtime: docker cannot mount over /"
         return None
 
     def start(self, spec: ExecSpec) -> str:

@@ -12,7 +12,7 @@ import pytest
 from tests.integration.runtimes.harness import Harness
 
 from toolferry.runtimes.base import Mount, RuntimeFailure
-from toolferry.runtimes.none import NoneRuntime
+from toolferry.runtimes.none import NoneRuntime, scan_host_root
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +58,97 @@ def test_system_dirs_are_read_only_and_hold_no_privilege(none_harness: Harness) 
     assert "CapEff:\t0000000000000000" in none_harness.stdout()
     assert "Read-only file system" in none_harness.stderr()
     assert not os.path.exists("/usr/toolferry-probe")
+
+
+def test_only_the_allowed_host_paths_are_visible(none_harness: Harness) -> None:
+    hidden = (
+        "/etc/shadow",
+        "/etc/gshadow",
+        "/etc/sudoers",
+        "/etc/ssh",
+        "/etc/ssl/private",
+        "/etc/machine-id",
+        "/etc/environment",
+        "/etc/profile.d",
+        "/opt",
+        "/root",
+        "/home",
+        "/var",
+        "/run",
+        "/srv",
+        "/sys/class",
+        "/sys/fs",
+        "/sys/firmware",
+    )
+    script = "for p in " + " ".join(hidden) + '; do test -e "$p" && echo "$p"; done; ls -A /etc'
+    assert none_harness.run(none_harness.spec("sh", "-c", script)) == 0
+    seen = none_harness.stdout().split()
+    shared = scan_host_root()
+    etc = [*shared.extras, *(link for link, _ in shared.symlinks)]
+    allowed = {path.split("/")[2] for path in etc if path.startswith("/etc/")}
+    assert set(seen) <= allowed, set(seen) - allowed
+    assert {"passwd", "group", "hosts", "ld.so.cache", "ssl"} <= set(seen)
+
+
+def test_common_tools_work(none_harness: Harness) -> None:
+    script = """
+    set -e
+    echo "a b" | awk '{print $2}'
+    echo hello | sed s/hello/bye/ | grep bye
+    printf '2\n1\n' | sort | tr '\n' ' '; echo
+    bash -c 'echo "bash $((1 + 1))"'
+    whoami
+    date +%Y >/dev/null
+    test "$(nproc)" -ge 1
+    python3 -c '
+import mimetypes, os, ssl
+context = ssl.create_default_context()
+print("certs", context.cert_store_stats()["x509_ca"] > 0)
+print(mimetypes.guess_type("a.json")[0], os.cpu_count())
+'
+    """
+    assert none_harness.run(none_harness.spec("sh", "-c", script)) == 0, none_harness.stderr()
+    assert none_harness.stdout() == (
+        f"b\nbye\n1 2 \nbash 2\nroot\ncerts True\napplication/json {os.cpu_count()}\n"
+    )
+
+
+def test_the_cpu_topology_is_shared_read_only(none_harness: Harness) -> None:
+    script = "cat /sys/devices/system/cpu/online; echo 0 > /sys/devices/system/cpu/online"
+    assert none_harness.run(none_harness.spec("sh", "-c", script)) != 0
+    assert none_harness.stdout() == Path("/sys/devices/system/cpu/online").read_text()
+    assert "Read-only file system" in none_harness.stderr()
+
+
+def test_no_privilege_can_be_regained(none_harness: Harness) -> None:
+    assert none_harness.run(none_harness.spec("cat", "/proc/self/status")) == 0
+    status = dict(line.split(":\t", 1) for line in none_harness.stdout().splitlines())
+    assert status["NoNewPrivs"] == "1"
+    assert status["CapPrm"] == status["CapEff"] == "0000000000000000"
+
+
+def test_a_sandbox_that_cannot_be_set_up_is_a_runtime_failure(none_harness: Harness) -> None:
+    (none_harness.data / "file").write_text("not a directory")
+    spec = none_harness.spec("true", workdir="/data/file")
+    ref = none_harness.start(spec)
+    with pytest.raises(RuntimeFailure, match="could not set up the sandbox of executor 0"):
+        none_harness.runtime.wait(ref, spec)
+
+
+def test_path_problem_refuses_what_start_refuses(none_harness: Harness) -> None:
+    runtime = none_harness.runtime
+    assert isinstance(runtime, NoneRuntime)
+    target = "/usr/toolferry-no-such-dir/out"
+    problem = runtime.path_problem(["/data", target])
+    assert problem is not None
+    assert problem.startswith(f"{target} cannot be used with the none runtime: it lies under /usr")
+    spec = none_harness.spec("true")
+    spec = none_harness.spec(
+        "true", mounts=(*spec.mounts, Mount(host=none_harness.data, container=target))
+    )
+    with pytest.raises(RuntimeFailure) as failure:
+        none_harness.start(spec)
+    assert str(failure.value) == f"mount target {problem}"
 
 
 def test_mount_below_a_missing_system_dir_is_refused(none_harness: Harness) -> None:

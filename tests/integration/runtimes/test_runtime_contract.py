@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.integration.runtimes.harness import Harness
@@ -116,10 +117,62 @@ def test_network_gives_the_hosts_interfaces(harness: Harness) -> None:
     assert _interfaces(harness.stdout()) == host
 
 
-def test_missing_program_fails_the_executor_not_the_runtime(harness: Harness) -> None:
-    code = harness.run(harness.spec("no-such-program", "x"))
-    assert code != 0
+def test_missing_program_exits_127_naming_it_in_stderr(harness: Harness) -> None:
+    assert harness.run(harness.spec("no-such-program", "x")) == 127
     assert "no-such-program" in harness.stderr()
+    assert harness.run(harness.spec("/inputs/no-such-program")) == 127
+    assert "/inputs/no-such-program" in harness.stderr()
+
+
+def test_program_that_is_not_executable_exits_126_naming_it_in_stderr(harness: Harness) -> None:
+    (harness.inputs / "script").write_text("echo never\n")
+    (harness.inputs / "script").chmod(0o644)
+    assert harness.run(harness.spec("/inputs/script")) == 126
+    assert "/inputs/script" in harness.stderr()
+    assert harness.stdout() == ""
+
+
+def test_missing_program_is_127_after_a_reattach_too(harness: Harness) -> None:
+    spec = harness.spec("no-such-program")
+    ref = harness.start(spec)
+    time.sleep(0.5)
+    successor = harness.runtimes.new()
+    assert successor.wait(ref, spec) == 127
+    assert "no-such-program" in harness.stderr()
+
+
+def test_program_failing_like_a_missing_one_keeps_its_own_exit_code(harness: Harness) -> None:
+    """Only the runtime's own report of a failed exec becomes 127, not a program's output."""
+    script = "echo 'bwrap: execvp sh: No such file or directory' >&2; exit 1"
+    assert harness.run(harness.spec("sh", "-c", script)) == 1
+
+
+def test_mounts_next_to_system_directories_are_created(harness: Harness) -> None:
+    extra = harness.root / "extra"
+    extra.mkdir()
+    (extra / "x").write_text("conf")
+    spec = harness.spec("true")
+    spec = harness.spec(
+        "sh",
+        "-c",
+        "cat /etc/toolferry-test/x /opt/toolferry-test/x",
+        mounts=(
+            *spec.mounts,
+            Mount(host=extra, container="/etc/toolferry-test", read_only=True),
+            Mount(host=extra, container="/opt/toolferry-test", read_only=True),
+        ),
+    )
+    assert harness.run(spec) == 0
+    assert harness.stdout() == "confconf"
+
+
+def test_path_problem_accepts_ordinary_paths(harness: Harness) -> None:
+    runtime: Any = harness.runtime  # path_problem is not part of the Runtime protocol
+    check = runtime.path_problem
+    assert check(["/data", "/data/out/result.txt", "/inputs/in.txt", "/tmp/work"]) is None
+    problem = check(["/data", "/"])
+    assert problem is not None
+    assert problem.startswith("/ cannot be used with the ")
 
 
 def test_kill_stops_a_long_sleep_quickly(harness: Harness) -> None:

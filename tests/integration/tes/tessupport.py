@@ -380,12 +380,6 @@ def drain(hub: Hub) -> None:
             if time.monotonic() > deadline:
                 raise AssertionError(f"task {task.id} did not end after cancel at teardown")
             time.sleep(0.05)
-    # The local backend's worker threads report the end state, then clean up: wait for them.
-    running = hub.site.backend.running
-    while running():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"workers still running at teardown: {running()}")
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -7,13 +7,26 @@ from pathlib import Path
 import pytest
 
 from toolferry.runtimes.base import ExecSpec, Mount, RuntimeFailure
-from toolferry.runtimes.none import DEFAULT_ENV, HostRoot, bwrap_args, scan_host_root
+from toolferry.runtimes.none import DEFAULT_ENV, HostRoot, bwrap_args
 
 MERGED_USR = HostRoot(
-    dirs=("/usr", "/etc", "/opt"),
-    symlinks=(("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/sbin", "usr/sbin")),
+    dirs=("/usr",),
+    symlinks=(
+        ("/bin", "usr/bin"),
+        ("/lib", "usr/lib"),
+        ("/sbin", "usr/sbin"),
+        ("/etc/localtime", "/usr/share/zoneinfo/Etc/UTC"),
+    ),
+    extras=("/etc/passwd", "/etc/ssl/certs", "/sys/devices/system/cpu"),
 )
-EXISTING = {"/usr/share/data", "/usr/bin/tool", "/opt"}
+EXISTING = {
+    "/usr/share/data",
+    "/usr/bin/tool",
+    "/usr/local",
+    "/usr/share/zoneinfo/Etc/UTC",
+    "/etc/passwd",
+    "/etc/ssl/certs",
+}
 
 
 def spec(**changes: object) -> ExecSpec:
@@ -45,20 +58,32 @@ def pairs(argv: list[str], option: str, arity: int) -> list[tuple[str, ...]]:
 def test_root_is_a_tmpfs_with_read_only_system_dirs_and_symlinks() -> None:
     argv = args(spec())
     assert argv[:3] == ["bwrap", "--tmpfs", "/"]
-    assert pairs(argv, "--ro-bind", 2)[:3] == [("/usr", "/usr"), ("/etc", "/etc"), ("/opt", "/opt")]
+    assert pairs(argv, "--ro-bind", 2)[:2] == [("/usr", "/usr"), ("/work/t1/inputs", "/inputs")]
     assert pairs(argv, "--symlink", 2) == [
         ("usr/bin", "/bin"),
         ("usr/lib", "/lib"),
         ("usr/sbin", "/sbin"),
+        ("/usr/share/zoneinfo/Etc/UTC", "/etc/localtime"),
     ]
     assert pairs(argv, "--proc", 1) == [("/proc",)]
     assert pairs(argv, "--dev", 1) == [("/dev",)]
     assert pairs(argv, "--tmpfs", 1) == [("/",), ("/tmp",)]
 
 
+def test_etc_and_sys_entries_are_bound_one_by_one_if_still_there() -> None:
+    argv = args(spec())
+    assert pairs(argv, "--ro-bind-try", 2) == [
+        ("/etc/passwd", "/etc/passwd"),
+        ("/etc/ssl/certs", "/etc/ssl/certs"),
+        ("/sys/devices/system/cpu", "/sys/devices/system/cpu"),
+    ]
+    binds = pairs(argv, "--ro-bind", 2) + pairs(argv, "--bind", 2)
+    assert not {"/etc", "/opt", "/sys"} & {target for _, target in binds}
+
+
 def test_task_mounts_come_after_the_system_in_their_order() -> None:
     argv = args(spec())
-    binds = [(i, a) for i, a in enumerate(argv) if a in {"--bind", "--ro-bind"}]
+    binds = [(i, a) for i, a in enumerate(argv) if a in {"--bind", "--ro-bind", "--ro-bind-try"}]
     task = binds[-2:]
     assert [argv[i : i + 3] for i, _ in task] == [
         ["--ro-bind", "/work/t1/inputs", "/inputs"],
@@ -111,13 +136,29 @@ def test_workdir_is_created_after_the_mounts() -> None:
     assert argv.index("--dir") > argv.index("/data")
 
 
-def test_existing_workdir_in_a_system_dir_is_used_as_is() -> None:
-    argv = args(spec(workdir="/opt"))
+@pytest.mark.parametrize("workdir", ["/usr/local", "/etc/ssl/certs"])
+def test_existing_workdir_in_a_shared_path_is_used_as_is(workdir: str) -> None:
+    argv = args(spec(workdir=workdir))
     assert "--dir" not in argv
-    assert pairs(argv, "--chdir", 1) == [("/opt",)]
+    assert pairs(argv, "--chdir", 1) == [(workdir,)]
 
 
-@pytest.mark.parametrize("target", ["/usr/share/new", "/bin/new-tool", "/etc/x/y"])
+@pytest.mark.parametrize("workdir", ["/opt/work", "/etc/myapp"])
+def test_workdir_next_to_shared_paths_is_created(workdir: str) -> None:
+    argv = args(spec(workdir=workdir))
+    assert pairs(argv, "--dir", 1) == [(workdir,)]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/usr/share/new",
+        "/bin/new-tool",
+        "/etc/ssl/certs/extra",
+        "/etc/passwd/x",
+        "/sys/devices/system/cpu/x",
+    ],
+)
 def test_new_path_below_a_read_only_system_dir_is_refused(target: str) -> None:
     s = spec(mounts=(Mount(host=Path("/h"), container=target),))
     with pytest.raises(RuntimeFailure, match="cannot be used with the none runtime") as failure:
@@ -135,23 +176,25 @@ def test_missing_workdir_in_a_system_dir_is_refused() -> None:
         args(spec(workdir="/usr/local/work"))
 
 
-@pytest.mark.parametrize("target", ["relative/path", "/"])
+@pytest.mark.parametrize("target", ["relative/path", "/", "//", "/proc/x", "/etc/mtab/../../proc"])
 def test_unusable_targets_are_refused(target: str) -> None:
     with pytest.raises(RuntimeFailure):
         args(spec(mounts=(Mount(host=Path("/h"), container=target),)))
 
 
-def test_paths_that_only_share_a_prefix_with_a_system_dir_are_free() -> None:
-    s = spec(mounts=(Mount(host=Path("/h"), container="/usrdata/x"),))
-    assert pairs(args(s), "--bind", 2)[-1] == ("/h", "/usrdata/x")
+def test_targets_are_normalised_before_they_are_checked() -> None:
+    with pytest.raises(RuntimeFailure, match="lies under /usr"):
+        args(spec(mounts=(Mount(host=Path("/h"), container="//usr/new/"),)))
+    s = spec(mounts=(Mount(host=Path("/h"), container="//data/./x/"),))
+    assert pairs(args(s), "--bind", 2)[-1] == ("/h", "/data/x")
 
 
-def test_scan_finds_dirs_and_symlinks(tmp_path: Path) -> None:
-    (tmp_path / "usr" / "bin").mkdir(parents=True)
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "bin").symlink_to("usr/bin")
-    (tmp_path / "opt").write_text("a file, not a directory")
-    root = scan_host_root(str(tmp_path))
-    assert root == HostRoot(dirs=("/usr", "/etc"), symlinks=(("/bin", "usr/bin"),))
-    assert root.resolve("/bin/sh") == "/usr/bin/sh"
-    assert root.system_dir_of("/usr/bin/sh") == "/usr"
+@pytest.mark.parametrize("target", ["/usrdata/x", "/etc/myapp/conf", "/opt/tool", "/sys/x"])
+def test_paths_outside_the_shared_ones_are_free(target: str) -> None:
+    s = spec(mounts=(Mount(host=Path("/h"), container=target),))
+    assert pairs(args(s), "--bind", 2)[-1] == ("/h", target)
+
+
+def test_mounting_over_a_shared_etc_file_is_allowed() -> None:
+    s = spec(mounts=(Mount(host=Path("/h"), container="/etc/passwd", read_only=True),))
+    assert pairs(args(s), "--ro-bind", 2)[-1] == ("/h", "/etc/passwd")

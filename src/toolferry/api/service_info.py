@@ -35,7 +35,7 @@ def service_info(settings: Settings, site: Site) -> dict[str, Any]:
         "updatedAt": _STARTED,
         "version": __version__,
         "storage": storage_locations(settings, site),
-        "tesResources_backend_parameters": sorted(site.backend_parameters()),
+        "tesResources_backend_parameters": sorted(site.admission.backend_parameters()),
     }
 
 

@@ -1,0 +1,184 @@
+"""What the site accepts: a task it cannot run is refused at submission, naming the field.
+
+Capabilities are data (backend parameters, runtimes and what they enforce, storage schemes,
+capacity), so a task never fails half-way for a reason known up front.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import replace
+
+from toolferry.agent.capacity import Capacity
+from toolferry.domain.errors import InvalidTask
+from toolferry.domain.rules import has_wildcard
+from toolferry.domain.task import FileType, Resources, TaskSpec
+from toolferry.runtimes.base import Runtime
+from toolferry.storage.router import StorageRouter
+from toolferry.worker.layout import mount_dir
+
+NETWORK_VALUES = ("none", "host")
+_PARAMS = "resources.backend_parameters"
+
+
+class Admission:
+    def __init__(
+        self,
+        *,
+        backend: str,
+        runtimes: dict[str, Runtime],
+        default_runtime: str | None,
+        unavailable: dict[str, str],
+        storage: StorageRouter,
+        capacity: Capacity,
+        allow_task_network: bool,
+    ) -> None:
+        self.backend = backend
+        self.runtimes = runtimes
+        self.default_runtime = default_runtime
+        self.unavailable = unavailable  # runtime name → why it cannot run here
+        self.storage = storage
+        self.capacity = capacity
+        self.allow_task_network = allow_task_network
+
+    def backend_parameters(self) -> dict[str, str]:
+        """Supported ``resources.backend_parameters`` keys and what they accept."""
+        return {
+            "backend": f"where the worker runs; one of: {self.backend}",
+            "runtime": "how executors run; one of: "
+            + ", ".join(sorted(self.runtimes))
+            + (f" (default {self.default_runtime})" if self.default_runtime else ""),
+            "network": "none (default) or host: give executors the host network"
+            + ("" if self.allow_task_network else " (refused by this site)"),
+        }
+
+    def admit(self, spec: TaskSpec) -> tuple[TaskSpec, list[str]]:
+        """Check ``spec`` against what this site can do; return it with only supported backend
+        parameters (lower-cased keys) and the warnings to log. Raises :class:`InvalidTask`."""
+        res = spec.resources or Resources()
+        kept, warnings = self._backend_parameters(res)
+        runtime = self._runtime(kept.get("runtime", self.default_runtime))
+        self._check_network(kept.get("network", "none"))
+        self._check_capacity(spec)
+        self._check_storage(spec)
+        self._check_paths(spec, runtime)
+        warnings += self._unenforced(res, runtime)
+        resources = replace(res, backend_parameters=kept or None) if spec.resources else None
+        return replace(spec, resources=resources), warnings
+
+    def _backend_parameters(self, res: Resources) -> tuple[dict[str, str], list[str]]:
+        supported = self.backend_parameters()
+        kept: dict[str, str] = {}
+        warnings: list[str] = []
+        for key, value in (res.backend_parameters or {}).items():
+            lower = key.lower()
+            if lower in supported:
+                kept[lower] = value
+            elif res.backend_parameters_strict:
+                raise InvalidTask(
+                    f"{_PARAMS}.{key}",
+                    "is not supported by this service (backend_parameters_strict is set); "
+                    f"supported keys: {', '.join(sorted(supported))}",
+                )
+            else:
+                warnings.append(f"backend parameter {key!r} is not supported here and was ignored")
+        if "backend" in kept and kept["backend"] != self.backend:
+            raise InvalidTask(
+                f"{_PARAMS}.backend",
+                f"unknown backend {kept['backend']!r}; available: {self.backend}",
+            )
+        return kept, warnings
+
+    def _runtime(self, name: str | None) -> Runtime:
+        if name is not None and name in self.runtimes:
+            return self.runtimes[name]
+        if name is None:
+            why = "; ".join(f"{n}: {r}" for n, r in sorted(self.unavailable.items()))
+            raise InvalidTask(f"{_PARAMS}.runtime", f"no runtime is available on this site ({why})")
+        reason = self.unavailable.get(name, "unknown runtime")
+        raise InvalidTask(
+            f"{_PARAMS}.runtime",
+            f"runtime {name!r} cannot be used here: {reason}; available: "
+            + (", ".join(sorted(self.runtimes)) or "none"),
+        )
+
+    def _check_network(self, network: str) -> None:
+        if network not in NETWORK_VALUES:
+            raise InvalidTask(
+                f"{_PARAMS}.network", f"must be one of {', '.join(NETWORK_VALUES)}, got {network!r}"
+            )
+        if network == "host" and not self.allow_task_network:
+            raise InvalidTask(f"{_PARAMS}.network", "this site does not let tasks use the network")
+
+    def _check_capacity(self, spec: TaskSpec) -> None:
+        need = self.capacity.booking(spec)
+        if need.cpus > self.capacity.cpus:
+            raise InvalidTask(
+                "resources.cpu_cores",
+                f"asks for {need.cpus:g} cores; this site has {self.capacity.cpus:g}",
+            )
+        if need.ram_gb > self.capacity.ram_gb:
+            raise InvalidTask(
+                "resources.ram_gb",
+                f"asks for {need.ram_gb:g} GB; this site has {self.capacity.ram_gb:g} GB",
+            )
+
+    def _check_storage(self, spec: TaskSpec) -> None:
+        for i, inp in enumerate(spec.inputs):
+            if inp.content is None and inp.url:
+                self._check_url(f"inputs[{i}].url", inp.url, write=False)
+                if inp.type is FileType.DIRECTORY and inp.url.startswith(("http:", "https:")):
+                    raise InvalidTask(
+                        f"inputs[{i}].type", "DIRECTORY inputs cannot be fetched over HTTP"
+                    )
+        for i, out in enumerate(spec.outputs):
+            self._check_url(f"outputs[{i}].url", out.url, write=True)
+        paths = [i.path.rstrip("/") for i in spec.inputs]
+        if len(set(paths)) != len(paths):
+            raise InvalidTask("inputs", "two inputs share one path")
+
+    def _check_url(self, field: str, url: str, *, write: bool) -> None:
+        reason = self.storage.check(url, write=write)
+        if reason:
+            raise InvalidTask(field, reason)
+
+    @staticmethod
+    def _check_paths(spec: TaskSpec, runtime: Runtime) -> None:
+        """Refuse paths the runtime cannot mount or enter, naming the field."""
+        fields: list[tuple[str, str]] = []
+        for i, ex in enumerate(spec.executors):
+            if ex.workdir:
+                fields.append((f"executors[{i}].workdir", ex.workdir))
+            for name in ("stdout", "stderr"):
+                value = getattr(ex, name)
+                if value:  # written by the host into the folder mounted there
+                    fields.append((f"executors[{i}].{name}", posixpath.dirname(value)))
+        fields += [(f"inputs[{i}].path", inp.path) for i, inp in enumerate(spec.inputs)]
+        fields += [(f"volumes[{i}]", v) for i, v in enumerate(spec.volumes)]
+        for i, out in enumerate(spec.outputs):
+            if has_wildcard(out.path):
+                folder = mount_dir(out.path)
+            elif out.type is FileType.DIRECTORY:
+                folder = out.path
+            else:
+                folder = posixpath.dirname(out.path)
+            fields.append((f"outputs[{i}].path", folder))
+        for field, path in fields:
+            problem = runtime.path_problem([path])
+            if problem:
+                raise InvalidTask(field, f"{problem} (runtime {runtime.name})")
+
+    @staticmethod
+    def _unenforced(res: Resources, runtime: Runtime) -> list[str]:
+        caps = runtime.capabilities
+        notes = []
+        if res.cpu_cores and not caps.enforces_cpu:
+            notes.append(
+                f"runtime {runtime.name} does not limit cpu_cores; "
+                "they are reserved for scheduling only"
+            )
+        if res.ram_gb and not caps.enforces_ram:
+            notes.append(
+                f"runtime {runtime.name} does not limit ram_gb; it is reserved for scheduling only"
+            )
+        return notes

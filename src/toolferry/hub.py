@@ -34,7 +34,7 @@ from toolferry.security.tokens import TokenService
 from toolferry.storage.router import default_router
 from toolferry.store.db import Database
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
-from toolferry.worker.pipeline import run_pending_chores
+from toolferry.worker.janitor import run_pending_chores
 
 log = logging.getLogger(__name__)
 

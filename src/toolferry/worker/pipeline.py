@@ -11,11 +11,9 @@ import glob
 import logging
 import os
 import posixpath
-import queue
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -30,6 +28,7 @@ from toolferry.domain.task import FileType, Task
 from toolferry.runtimes.base import ExecSpec, Runtime, RuntimeFailure
 from toolferry.storage.base import StorageError
 from toolferry.storage.router import StorageRouter
+from toolferry.worker.janitor import later
 from toolferry.worker.journal import Journal, Phase
 from toolferry.worker.layout import Layout
 
@@ -446,45 +445,6 @@ class Worker:
             attempt_dir = self.layout.attempt_dir
             later(lambda: shutil.rmtree(attempt_dir, ignore_errors=True))
         return self.task
-
-
-_chores: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-_janitor_lock = threading.Lock()
-_janitor: threading.Thread | None = None
-
-
-def _do_chores() -> None:
-    while True:
-        chore = _chores.get()
-        try:
-            chore()
-        except Exception:
-            log.exception("clean-up after a task failed")
-
-
-def run_pending_chores(timeout: float) -> None:
-    """Do the clean-up chores still queued (the hub is stopping), for up to ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            chore = _chores.get_nowait()
-        except queue.Empty:
-            return
-        try:
-            chore()
-        except Exception:
-            log.exception("clean-up after a task failed")
-
-
-def later(chore: Callable[[], None]) -> None:
-    """Run a clean-up chore off the task's critical path (removing a container or a work
-    folder costs milliseconds that the user would otherwise wait for)."""
-    global _janitor
-    with _janitor_lock:
-        if _janitor is None:
-            _janitor = threading.Thread(target=_do_chores, name="janitor", daemon=True)
-            _janitor.start()
-    _chores.put(chore)
 
 
 def host_metadata(runtime: str, backend: str, work_dir: Path) -> dict[str, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from common import hub_client
 
 from toolferry.runtimes.base import ExecSpec
-from toolferry.runtimes.none import bwrap_args, scan_host_root
+from toolferry.runtimes.none import NoneRuntime, bwrap_args
 
 
 def sandbox_command(tmp: Path) -> list[str]:
@@ -32,7 +32,8 @@ def sandbox_command(tmp: Path) -> list[str]:
         stderr=tmp / "stderr",
         scratch=tmp,
     )
-    return bwrap_args(spec, host_root=scan_host_root(), status_fd=2, exists=os.path.exists)
+    host_root = NoneRuntime().host_root()  # as the runtime sees it, /etc snapshot included
+    return bwrap_args(spec, host_root=host_root, status_fd=2, exists=os.path.exists)
 
 
 def xargs_rate(command: str, n: int, cores: int) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from toolferry.api.schemas import (
@@ -162,7 +163,7 @@ def router(*, legacy: bool) -> APIRouter:
             default=None, description="next_page_token of the previous page."
         ),
         view: str | None = Query(default=None, description=_VIEW_DOC, json_schema_extra=_VIEWS),
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """List the caller's tasks (all tasks for admins), newest first."""
         size = DEFAULT_PAGE_SIZE if page_size is None else page_size
         if not 1 <= size <= MAX_PAGE_SIZE:
@@ -186,7 +187,7 @@ def router(*, legacy: bool) -> APIRouter:
             token = page.next_page_token
         if token:
             result["next_page_token"] = token
-        return result
+        return JSONResponse(result)
 
     @api.get(
         "/tasks/{id:taskid}",
@@ -199,12 +200,12 @@ def router(*, legacy: bool) -> APIRouter:
         service: Service,
         who: Who,
         view: str | None = Query(default=None, description=_VIEW_DOC, json_schema_extra=_VIEWS),
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """One task by its id."""
         chosen = parse_view(view)
         if chosen is View.MINIMAL:
-            return minimal(id, service.state(id, who), legacy=legacy)
-        return shape(service.get(id, who), chosen)
+            return JSONResponse(minimal(id, service.state(id, who), legacy=legacy))
+        return JSONResponse(shape(service.get(id, who), chosen))
 
     @api.post(
         "/tasks/{id:taskid}:cancel",

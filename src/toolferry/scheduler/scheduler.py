@@ -82,6 +82,6 @@ class Scheduler:
                 if not self._site.try_dispatch(task):
                     return started
                 started += 1
-            if len(queued) < limit:
+            if len(queued) < limit or not self._site.has_room():
                 return started
         return started

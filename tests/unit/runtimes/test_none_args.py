@@ -198,3 +198,47 @@ def test_paths_outside_the_shared_ones_are_free(target: str) -> None:
 def test_mounting_over_a_shared_etc_file_is_allowed() -> None:
     s = spec(mounts=(Mount(host=Path("/h"), container="/etc/passwd", read_only=True),))
     assert pairs(args(s), "--ro-bind", 2)[-1] == ("/h", "/etc/passwd")
+
+
+def test_an_etc_snapshot_is_one_mount() -> None:
+    from dataclasses import replace as with_
+
+    root = with_(
+        HostRoot(
+            dirs=("/usr",),
+            symlinks=(("/etc/localtime", "/usr/share/zoneinfo/UTC"),),
+            extras=("/etc/passwd", "/etc/ssl/certs", "/sys/devices/system/cpu"),
+        ),
+        etc_snapshot="/tmp/snap",
+    )
+    spec = ExecSpec(
+        task_id="t",
+        index=0,
+        image="none",
+        command=("true",),
+        stdout=Path("/w/o"),
+        stderr=Path("/w/e"),
+        scratch=Path("/w"),
+    )
+    args = bwrap_args(spec, host_root=root, status_fd=3, exists=lambda p: True)
+    joined = " ".join(args)
+    assert "--ro-bind /tmp/snap /etc" in joined
+    assert "/etc/passwd" not in joined and "/etc/localtime" not in joined
+    assert "--ro-bind-try /sys/devices/system/cpu /sys/devices/system/cpu" in joined
+    # A task path below /etc needs a writable /etc skeleton: entry-by-entry binds then.
+    below = with_(spec, mounts=(Mount(host=Path("/w/c"), container="/etc/tool"),))
+    joined = " ".join(bwrap_args(below, host_root=root, status_fd=3, exists=lambda p: True))
+    assert "/tmp/snap" not in joined and "--ro-bind-try /etc/passwd /etc/passwd" in joined
+
+
+def test_the_snapshot_holds_only_allowed_entries(tmp_path: Path) -> None:
+    import os
+
+    from toolferry.runtimes.none import EtcSnapshots, scan_host_root
+
+    root = scan_host_root()
+    snap = EtcSnapshots().current(root).etc_snapshot
+    assert snap is not None
+    names = set(os.listdir(snap))
+    assert "passwd" in names and "shadow" not in names and "sudoers" not in names
+    assert EtcSnapshots().current(root).etc_snapshot == snap  # one copy per state of /etc

@@ -66,3 +66,6 @@ class FakeRuntime:
 
     def cleanup(self, ref: str) -> None:
         self.cleaned.append(ref)
+
+    def sweep(self, keep: Callable[[str], bool]) -> int:
+        return 0

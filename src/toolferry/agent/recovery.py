@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from toolferry.domain.errors import NotFound
 from toolferry.domain.states import ACTIVE, State
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import RuntimeFailure
@@ -18,16 +19,37 @@ log = logging.getLogger(__name__)
 
 
 def recover(site: Site) -> None:
-    """Every task a worker owned when the last hub stopped is resumed or ended."""
+    """Every task a worker owned when the last hub stopped is resumed or ended; leftovers of
+    tasks that ended (e.g. containers a killed hub never removed) are swept away."""
+    resumed: set[str] = set()
     for task in site.store.in_states(ACTIVE, limit=100_000):
         try:
-            _recover(site, task)
+            if _recover(site, task):
+                resumed.add(task.id)
         except Exception:
             log.exception("recovering task %s failed", task.id)
             site.fail(task, "the hub restarted and could not re-attach to this task")
+    def keep(task_id: str) -> bool:
+        # Only leftovers of this hub's ended tasks go: an engine may serve other hubs too.
+        if task_id in resumed:
+            return True
+        try:
+            return not site.store.owner_and_state(task_id)[1].terminal
+        except NotFound:
+            return True
+
+    for runtime in site.runtimes.values():
+        try:
+            swept = runtime.sweep(keep)
+        except RuntimeFailure:
+            log.exception("sweeping leftovers of runtime %s failed", runtime.name)
+            continue
+        if swept:
+            log.info("removed %d leftovers of ended tasks (runtime %s)", swept, runtime.name)
 
 
-def _recover(site: Site, task: Task) -> None:
+def _recover(site: Site, task: Task) -> bool:
+    """Resume the task (True) or end it (False)."""
     work = task.logs[-1].metadata.get("work_dir") if task.logs else None
     journal = Journal.load(Path(work)) if work else None
     runtime = site.runtimes.get(journal.runtime) if journal else None
@@ -36,7 +58,7 @@ def _recover(site: Site, task: Task) -> None:
             runtime.kill(journal.ref)
             runtime.cleanup(journal.ref)
         site.fail(task, "canceled by the user")
-        return
+        return False
     if journal is None or work is None:
         # The worker writes its journal once the first executor starts.
         site.fail(
@@ -44,21 +66,22 @@ def _recover(site: Site, task: Task) -> None:
             "the hub stopped before the task's first executor started (its inputs may have "
             "been staging); submit the task again",
         )
-        return
+        return False
     if runtime is None:
         site.fail(task, f"the hub restarted and runtime {journal.runtime!r} is no longer available")
-        return
+        return False
     if journal.phase is Phase.RUNNING and journal.ref is not None:
         try:
             alive = runtime.is_alive(journal.ref)
         except RuntimeFailure as exc:
             site.fail(task, f"the hub restarted and could not reach the runtime: {exc}")
-            return
+            return False
         if alive is None:
             site.fail(
                 task,
                 f"executor {journal.executor} ({journal.ref}) disappeared while the hub was down",
             )
-            return
+            return False
     log.info("re-attaching to task %s (%s, executor %d)", task.id, journal.phase, journal.executor)
     site.resume(task, Path(work), runtime, journal)
+    return True

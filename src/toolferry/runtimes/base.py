@@ -7,6 +7,7 @@ can act on (it ends the task in SYSTEM_ERROR).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -93,4 +94,9 @@ class Runtime(Protocol):
 
     def cleanup(self, ref: str) -> None:
         """Release what the executor left behind (a stopped container, state files)."""
+        ...
+
+    def sweep(self, keep: Callable[[str], bool]) -> int:
+        """Remove what executors of tasks not kept (``keep(task_id)`` is False) left behind
+        and nobody will clean up: e.g. containers of a hub that was killed. Returns how many."""
         ...

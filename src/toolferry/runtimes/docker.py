@@ -10,7 +10,7 @@ import posixpath
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
@@ -165,6 +165,18 @@ class DockerRuntime:
                 if exc.status_code != 409:  # 409: a removal is already in progress
                     raise
         self._join_pump(ref)
+
+    def sweep(self, keep: Callable[[str], bool]) -> int:
+        """Remove toolferry's containers whose tasks are not kept (by their task label)."""
+        with self._api("listing toolferry's containers") as api:
+            found = api.containers(all=True, filters={"label": "toolferry.task"})
+        removed = 0
+        for container in found:
+            task_id = (container.get("Labels") or {}).get("toolferry.task", "")
+            if task_id and not keep(task_id):
+                self.cleanup(str(container["Id"]))
+                removed += 1
+        return removed
 
     def close(self) -> None:
         """Close the engine connections this runtime opened."""

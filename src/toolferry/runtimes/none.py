@@ -584,6 +584,11 @@ class NoneRuntime:
             "it never started or its state file was removed"
         )
 
+    def sweep(self, keep: Callable[[str], bool]) -> int:
+        """Nothing to sweep: an ended sandbox leaves only its status file, which goes with the
+        attempt's folder."""
+        return 0
+
     def is_alive(self, ref: str) -> bool | None:
         """True while bwrap runs, False once ended with a readable end, None if unknown."""
         proc = _Ref.parse(ref)

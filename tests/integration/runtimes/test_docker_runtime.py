@@ -136,3 +136,17 @@ def test_engine_that_does_not_answer() -> None:
     with pytest.raises(RuntimeFailure, match=r"Docker Engine at unix:///nonexistent/docker\.sock"):
         runtime.is_alive("0123456789ab")
     runtime.close()
+
+
+def test_sweep_removes_only_containers_of_tasks_not_kept(docker_harness: Harness) -> None:
+    runtime = docker_harness.runtime
+    keep_spec = docker_harness.spec("true")
+    gone_spec = docker_harness.spec("true", task_id=keep_spec.task_id + "x")
+    kept = docker_harness.start(keep_spec)
+    gone = docker_harness.start(gone_spec)
+    runtime.wait(kept, keep_spec)
+    runtime.wait(gone, gone_spec)
+    removed = runtime.sweep(lambda task_id: task_id != gone_spec.task_id)
+    assert removed >= 1
+    assert runtime.is_alive(gone) is None
+    assert runtime.is_alive(kept) is False

@@ -177,3 +177,28 @@ def test_container_removed_while_the_hub_was_down_is_a_system_error(
     causes = ("disappeared", "removed", "no longer exists", "gone")
     assert any(any(c in line for c in causes) for line in lines), lines
     assert task["logs"][-1].get("end_time"), "an ended attempt has an end_time"
+
+
+def test_a_restart_sweeps_containers_of_ended_tasks(busybox_image: str, tmp_path: Path) -> None:
+    """A container a killed hub never removed (its task had ended) goes at the next start;
+    containers of tasks this hub does not know are left alone."""
+    data = tmp_path / "data"
+    with hub_process(_settings(data, runtime="docker"), tmp_path / "hub1.log") as api:
+        task_id = api.create({"executors": [sh("true")]})
+        assert api.wait(task_id)["state"] == "COMPLETE"
+    # What a killed hub leaves: an exited container labelled with the ended task (and one of
+    # a task this hub never had).
+    names = {"leftover": task_id, "stranger": "not-ours-000"}
+    for name, label in names.items():
+        created = services.docker(
+            "create", "--name", f"tf-test-{name}-{task_id}", "--label",
+            f"toolferry.task={label}", busybox_image, "true",
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+    try:
+        with hub_process(_settings(data, runtime="docker"), tmp_path / "hub2.log") as again:
+            assert again.get(task_id)["state"] == "COMPLETE"
+            assert containers_gone(task_id)
+        assert services.docker("inspect", f"tf-test-stranger-{task_id}").returncode == 0
+    finally:
+        services.docker("rm", "-f", *(f"tf-test-{name}-{task_id}" for name in names))

@@ -50,6 +50,10 @@ class FakeRuntime:
         self._specs[ref] = spec
         return ref
 
+    def find(self, spec: ExecSpec) -> str | None:
+        ref = f"fake-{spec.task_id}-{spec.index}"
+        return ref if ref in self._specs else None
+
     def wait(self, ref: str, spec: ExecSpec) -> int:
         spec.stdout.write_text(f"stdout of {spec.index}\n")
         spec.stderr.write_text(f"stderr of {spec.index}\n")

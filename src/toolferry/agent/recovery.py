@@ -29,6 +29,7 @@ def recover(site: Site) -> None:
         except Exception:
             log.exception("recovering task %s failed", task.id)
             site.fail(task, "the hub restarted and could not re-attach to this task")
+
     def keep(task_id: str) -> bool:
         # Only leftovers of this hub's ended tasks go: an engine may serve other hubs too.
         if task_id in resumed:

@@ -79,6 +79,11 @@ class Runtime(Protocol):
         """Start the executor detached and return its ref (container id, pid, ...)."""
         ...
 
+    def find(self, spec: ExecSpec) -> str | None:
+        """The ref of this executor if an earlier process started it (the hub stopped between
+        asking for the start and recording the ref), else ``None``; never starts anything."""
+        ...
+
     def wait(self, ref: str, spec: ExecSpec) -> int:
         """Block until the executor ends; make sure spec.stdout/stderr hold its output; return
         its exit code. Works for a ref started by an earlier hub process too (re-attach)."""

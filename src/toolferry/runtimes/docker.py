@@ -83,6 +83,20 @@ class DockerRuntime:
                 return f"{path} cannot be used with the docker runtime: docker cannot mount over /"
         return None
 
+    def find(self, spec: ExecSpec) -> str | None:
+        """The executor's container (by its name) if it was started; one that was only
+        created is removed, so that starting it again is safe."""
+        name = _container_name(spec)
+        with self._api(f"looking for container {name}") as api:
+            try:
+                state = api.inspect_container(name)
+            except docker.errors.NotFound:
+                return None
+            if state["State"].get("Status") == "created":
+                self.cleanup(str(state["Id"]))
+                return None
+        return str(state["Id"])
+
     def start(self, spec: ExecSpec) -> str:
         """Create and start the container (and feed it its stdin); return the container id."""
         stdin = _open_stdin(spec.stdin) if spec.stdin else None
@@ -232,7 +246,7 @@ class DockerRuntime:
 
     def _create(self, api: Any, spec: ExecSpec) -> str:
         """Create the container; pull a missing image and replace a stale namesake once each."""
-        name = f"toolferry-{spec.task_id}-{spec.index}"
+        name = _container_name(spec)
         pulled = replaced = False
         while True:
             try:
@@ -285,6 +299,10 @@ def _probe_unix_socket(base_url: str, timeout: float) -> None:
             probe.connect(path)
         except OSError as exc:
             raise RuntimeFailure(f"cannot reach the Docker Engine at {base_url}: {exc}") from exc
+
+
+def _container_name(spec: ExecSpec) -> str:
+    return f"toolferry-{spec.task_id}-{spec.index}"
 
 
 def _create_container(api: Any, spec: ExecSpec, name: str) -> dict[str, Any]:

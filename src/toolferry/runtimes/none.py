@@ -321,6 +321,16 @@ def _copy_etc(parent: str, extras: tuple[str, ...], symlinks: tuple[tuple[str, s
     return folder
 
 
+def _ref_path(spec: ExecSpec) -> Path:
+    return spec.scratch / f"bwrap-ref-{spec.index}"
+
+
+def _write_ref(path: Path, ref: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(ref)
+    os.replace(tmp, path)
+
+
 def _on_disk(root: str, path: str) -> str:
     return posixpath.join(root, path.lstrip("/"))
 
@@ -541,7 +551,15 @@ class NoneRuntime:
         ref = f"pid:{child.pid}:{starttime}:{status_path}"
         with self._lock:
             self._children[ref] = child
+        _write_ref(_ref_path(spec), ref)
         return ref
+
+    def find(self, spec: ExecSpec) -> str | None:
+        """The ref :meth:`start` noted beside the status file, if it got that far."""
+        try:
+            return _ref_path(spec).read_text() or None
+        except OSError:
+            return None
 
     def wait(self, ref: str, spec: ExecSpec) -> int:
         """Wait for bwrap to end and return the executor's exit code (re-attach: poll /proc).

@@ -25,6 +25,7 @@ class Journal:
     executor: int = 0
     ref: str | None = None  # the runtime's ref of the executor that is running
     started_at: str | None = None  # when that executor started (ISO 8601)
+    starting: bool = False  # its start was asked for, its ref not yet known
     executor_error: bool = False
 
     @staticmethod

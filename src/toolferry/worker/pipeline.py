@@ -302,43 +302,70 @@ class Worker:
         while index < len(executors):
             self._check_canceled()
             exec_spec = self._exec_spec(index)
-            ref = self._journal.ref if self._journal.executor == index else None
-            if ref is None:
-                started = now()
-                ref = self.runtime.start(exec_spec)
-                self._ran = True
-                self._save(executor=index, ref=ref, started_at=started.isoformat())
-            self._ref = ref
-            if self._canceled.is_set():  # canceled between start and bookkeeping
-                self.runtime.kill(ref)
-            exit_code = self.runtime.wait(ref, exec_spec)
-            self._ref = None
-            self._finished_ref = ref
-            self._check_canceled()
-            tail = self.options.log_tail_bytes
-            finished = Event.executor_finished(
-                self.task.id,
-                index,
-                exit_code,
-                started=datetime.fromisoformat(self._journal.started_at or now().isoformat()),
-                stdout=_tail(exec_spec.stdout, tail),
-                stderr=_tail(exec_spec.stderr, tail),
-            )
+            recorded = self._recorded_exit(index)
+            if recorded is not None:
+                # A restart came after this executor's end was written but before the journal
+                # moved on: neither run nor record it again.
+                exit_code = recorded
+                self._finished_ref = self._journal.ref
+            else:
+                exit_code = self._run_one(index, exec_spec)
+                finished = Event.executor_finished(
+                    self.task.id,
+                    index,
+                    exit_code,
+                    started=datetime.fromisoformat(self._journal.started_at or now().isoformat()),
+                    stdout=_tail(exec_spec.stdout, self.options.log_tail_bytes),
+                    stderr=_tail(exec_spec.stderr, self.options.log_tail_bytes),
+                )
             index += 1
             failed = exit_code != 0 and not executors[index - 1].ignore_error
-            if (failed or index == len(executors)) and not self.task.spec.outputs:
-                self._held.append(finished)
-            else:
-                self._emit(finished)
+            if recorded is None:
+                if (failed or index == len(executors)) and not self.task.spec.outputs:
+                    self._held.append(finished)
+                else:
+                    self._emit(finished)
             self._save(
                 executor=index,
                 ref=None,
                 started_at=None,
+                starting=False,
                 executor_error=self._journal.executor_error or failed,
                 persist=False,
             )
             if failed:
                 break
+
+    def _recorded_exit(self, index: int) -> int | None:
+        """The exit code this attempt already recorded for executor ``index``, if any."""
+        if not self.task.logs:
+            return None
+        entries = self.task.logs[-1].logs
+        return entries[index].exit_code if index < len(entries) else None
+
+    def _run_one(self, index: int, exec_spec: ExecSpec) -> int:
+        """Start executor ``index`` (or re-attach to it) and wait for its exit code."""
+        journal = self._journal
+        ref = journal.ref if journal.executor == index else None
+        if ref is None and journal.executor == index and journal.starting:
+            # The last hub stopped while starting it: adopt it if it did start.
+            ref = self.runtime.find(exec_spec)
+        if ref is None:
+            started = now()
+            # Written before the start, so that a restart looks for this executor instead of
+            # starting it a second time.
+            self._save(executor=index, ref=None, starting=True, started_at=started.isoformat())
+            ref = self.runtime.start(exec_spec)
+            self._save(ref=ref, starting=False)
+        self._ran = True
+        self._ref = ref
+        if self._canceled.is_set():  # canceled between start and bookkeeping
+            self.runtime.kill(ref)
+        exit_code = self.runtime.wait(ref, exec_spec)
+        self._ref = None
+        self._finished_ref = ref
+        self._check_canceled()
+        return exit_code
 
     def _output_sources(self) -> list[tuple[int, Path, str, str, bool]]:
         """(output index, host path, container path, url, is_dir) of every output to upload."""

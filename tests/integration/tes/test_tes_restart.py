@@ -202,3 +202,54 @@ def test_a_restart_sweeps_containers_of_ended_tasks(busybox_image: str, tmp_path
         assert services.docker("inspect", f"tf-test-stranger-{task_id}").returncode == 0
     finally:
         services.docker("rm", "-f", *(f"tf-test-{name}-{task_id}" for name in names))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15])
+def test_a_hub_killed_between_executors_never_runs_one_twice(
+    busybox_image: str, tmp_path: Path, delay: float
+) -> None:
+    """SIGKILL right after executor 0 ends (while executor 1 is being started): after the
+    restart each executor has run exactly once and is recorded once."""
+    data = tmp_path / "data"
+    log = data / "storage" / "log.txt"
+    settings = _settings(data, runtime="docker")
+    with (tmp_path / "hub1.log").open("ab") as hub_log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HUB_SCRIPT, json.dumps(settings)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=hub_log,
+            text=True,
+        )
+    try:
+        assert proc.stdout is not None
+        api = TesApi(proc.stdout.readline().strip())
+        task_id = api.create(
+            {
+                "volumes": ["/w"],
+                "outputs": [{"path": "/w/log", "url": file_url(log)}],
+                "executors": [sh("echo e0 >> /w/log"), sh("echo e1 >> /w/log; sleep 1")],
+            }
+        )
+        watch = ["docker", "events", "--filter", f"label=toolferry.task={task_id}",
+                 "--filter", "event=die", "--format", "{{.Actor.Attributes.name}}"]  # fmt: skip
+        with subprocess.Popen(watch, stdout=subprocess.PIPE, text=True) as events:
+            assert events.stdout is not None
+            for line in events.stdout:
+                if line.strip().endswith("-0"):
+                    break
+            time.sleep(delay)
+            proc.kill()
+            events.kill()
+        api.close()
+    finally:
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+    with hub_process(settings, tmp_path / "hub2.log") as again:
+        task = again.wait(task_id, timeout=30)
+        assert task["state"] == "COMPLETE", task
+        assert [e["exit_code"] for e in again.get(task_id, "FULL")["logs"][-1]["logs"]] == [0, 0]
+    assert log.read_text().split() == ["e0", "e1"]

@@ -369,3 +369,61 @@ def test_a_missing_output_is_reported_once(tmp_path: Path) -> None:
     task = make_worker(tmp_path, spec, FakeRuntime())[0].run()
     assert task.state is State.SYSTEM_ERROR
     assert task.logs[-1].system_logs == ("output 0: /out/none.txt matched no file in the task",)
+
+
+def _resume(tmp_path: Path, sink: MemorySink, runtime: FakeRuntime, journal: Journal) -> Task:
+    return Worker(
+        task=sink.task,
+        attempt_dir=tmp_path / "attempt",
+        runtime=runtime,
+        storage=default_router([tmp_path]),
+        sink=sink,
+        options=WorkerOptions(keep_work_dir=True),
+        resume=journal,
+    ).run()
+
+
+TWO = replace(
+    SPEC,
+    executors=(Executor(image="i", command=("a",)), Executor(image="i", command=("b",))),
+)
+
+
+def test_an_executor_whose_start_was_cut_short_is_adopted_not_rerun(tmp_path: Path) -> None:
+    runtime = FakeRuntime()
+    first = make_worker(tmp_path, SPEC, runtime)[0]
+    first.layout.create(SPEC)
+    first.layout.host_path("/in/a.txt").parent.mkdir(parents=True)
+    first.layout.host_path("/in/a.txt").write_text("x")
+    spec = first._exec_spec(0)
+    runtime.start(spec)  # the last hub started it, then stopped before noting its ref
+    sink = first.sink
+    assert isinstance(sink, MemorySink)
+    sink.emit(Event.state("t1", State.RUNNING))
+    journal = Journal(
+        task_id="t1",
+        attempt=1,
+        runtime="fake",
+        phase=Phase.RUNNING,
+        starting=True,
+        started_at="2026-01-01T00:00:00+00:00",
+    )
+    task = _resume(tmp_path, sink, runtime, journal)
+    assert task.state is State.COMPLETE
+    assert len(runtime.started) == 1  # adopted, never started twice
+    assert task.logs[-1].logs[0].exit_code == 0
+
+
+def test_an_executor_already_recorded_is_not_rerun_or_recorded_again(tmp_path: Path) -> None:
+    runtime = FakeRuntime()
+    spec = TWO
+    worker, sink = make_worker(tmp_path, spec, runtime)
+    worker.layout.create(spec)
+    sink.emit(Event.state("t1", State.RUNNING))
+    sink.emit(Event.executor_finished("t1", 0, 0, started=datetime.now(UTC)))
+    # The journal still points at executor 0's container: the hub died before it moved on.
+    journal = Journal(task_id="t1", attempt=1, runtime="fake", phase=Phase.RUNNING, ref="fake-t1-0")
+    task = _resume(tmp_path, sink, runtime, journal)
+    assert task.state is State.COMPLETE
+    assert [s.index for s in runtime.started] == [1]
+    assert [e.exit_code for e in task.logs[-1].logs] == [0, 0]

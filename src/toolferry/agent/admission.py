@@ -136,6 +136,16 @@ class Admission:
         paths = [i.path.rstrip("/") for i in spec.inputs]
         if len(set(paths)) != len(paths):
             raise InvalidTask("inputs", "two inputs share one path")
+        folders = {v.rstrip("/") or "/" for v in spec.volumes}
+        folders |= {o.path.rstrip("/") for o in spec.outputs if o.type is FileType.DIRECTORY}
+        for i, path in enumerate(paths):
+            if path in folders:
+                raise InvalidTask(
+                    f"inputs[{i}].path", f"{path} is also a volume or an output folder"
+                )
+        urls = [o.url for o in spec.outputs if not has_wildcard(o.path)]
+        for url in {u for u in urls if urls.count(u) > 1}:
+            raise InvalidTask("outputs", f"two outputs would both be uploaded to {url}")
 
     def _check_url(self, field: str, url: str, *, write: bool) -> None:
         reason = self.storage.check(url, write=write)
@@ -164,6 +174,12 @@ class Admission:
                 folder = posixpath.dirname(out.path)
             fields.append((f"outputs[{i}].path", folder))
         for field, path in fields:
+            if path == "/" and not field.startswith(("volumes", "executors")):
+                raise InvalidTask(
+                    field,
+                    "a file directly under / cannot be mounted into the executor; put it in a "
+                    "folder (for example /data/...)",
+                )
             problem = runtime.path_problem([path])
             if problem:
                 raise InvalidTask(field, f"{problem} (runtime {runtime.name})")

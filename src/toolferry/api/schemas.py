@@ -57,8 +57,8 @@ class ExecutorIn(_In):
 class ResourcesIn(_In):
     cpu_cores: int | None = None
     preemptible: bool | None = None
-    ram_gb: float | None = None
-    disk_gb: float | None = None
+    ram_gb: float | None = Field(default=None, allow_inf_nan=False)
+    disk_gb: float | None = Field(default=None, allow_inf_nan=False)
     zones: list[str] | None = None
     backend_parameters: dict[str, str] | None = None
     backend_parameters_strict: bool | None = None

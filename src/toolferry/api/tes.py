@@ -87,8 +87,12 @@ def parse_state(value: str | None) -> State | None:
 
 
 def parse_tags(keys: list[str], values: list[str]) -> dict[str, str]:
-    """Zip tag_key with tag_value as TES describes; a key without a value matches any value
-    (and a value without a key filters nothing)."""
+    """Zip tag_key with tag_value as TES describes; a key without a value matches any value."""
+    if len(values) > len(keys):
+        raise InvalidTask("tag_value", "more tag_value than tag_key parameters")
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise InvalidTask("tag_key", f"{twice!r} is given twice")
     return {key: values[i] if i < len(values) else "" for i, key in enumerate(keys)}
 
 

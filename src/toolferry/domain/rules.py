@@ -26,8 +26,43 @@ def check_container_path(field: str, path: str) -> None:
         raise InvalidTask(field, f"must not contain '..', got {path!r}")
 
 
+# Linux refuses a single argument or environment string longer than this (MAX_ARG_STRLEN),
+# and programs fail to start when all of them together pass ARG_MAX; refuse them up front.
+MAX_ARG_BYTES = 128 * 1024 - 1
+MAX_ARGS_TOTAL_BYTES = 1024 * 1024
+MIN_RAM_GB = 0.01  # container engines refuse smaller memory limits (docker: 6 MB)
+
+
+def _check_text(field: str, value: str | None) -> None:
+    if value is not None and "\0" in value:
+        raise InvalidTask(field, "must not contain a NUL character")
+
+
+def _check_exec_strings(where: str, strings: list[tuple[str, str]]) -> None:
+    total = 0
+    for field, value in strings:
+        _check_text(f"{where}.{field}", value)
+        size = len(value.encode())
+        if size > MAX_ARG_BYTES:
+            raise InvalidTask(
+                f"{where}.{field}",
+                f"is {size} bytes; a program cannot receive a string over {MAX_ARG_BYTES}; pass "
+                "large data as an input file",
+            )
+        total += size + 1
+    if total > MAX_ARGS_TOTAL_BYTES:
+        raise InvalidTask(
+            where,
+            f"command and environment take {total} bytes; the limit is {MAX_ARGS_TOTAL_BYTES}",
+        )
+
+
 def check_spec(spec: TaskSpec, *, max_content_bytes: int) -> None:
     """Raise :class:`InvalidTask` for the first rule ``spec`` breaks."""
+    _check_text("name", spec.name)
+    _check_text("description", spec.description)
+    for key, value in spec.tags.items():
+        _check_text(f"tags.{key}", key + value)
     if not spec.executors:
         raise InvalidTask("executors", "at least one executor is required")
     for i, ex in enumerate(spec.executors):
@@ -45,6 +80,12 @@ def check_spec(spec: TaskSpec, *, max_content_bytes: int) -> None:
         for key in ex.env:
             if not key or "=" in key or "\0" in key:
                 raise InvalidTask(f"{where}.env", f"invalid variable name {key!r}")
+        _check_text(f"{where}.image", ex.image)
+        _check_exec_strings(
+            where,
+            [(f"command[{n}]", arg) for n, arg in enumerate(ex.command)]
+            + [(f"env.{k}", f"{k}={v}") for k, v in ex.env.items()],
+        )
     for i, inp in enumerate(spec.inputs):
         where = f"inputs[{i}]"
         check_container_path(f"{where}.path", inp.path)
@@ -77,5 +118,7 @@ def check_spec(spec: TaskSpec, *, max_content_bytes: int) -> None:
             raise InvalidTask("resources.cpu_cores", "must be at least 1")
         for name in ("ram_gb", "disk_gb"):
             value = getattr(res, name)
-            if value is not None and value <= 0:
+            if value is not None and not value > 0:  # also refuses NaN
                 raise InvalidTask(f"resources.{name}", "must be greater than 0")
+        if res.ram_gb is not None and res.ram_gb < MIN_RAM_GB:
+            raise InvalidTask("resources.ram_gb", f"must be at least {MIN_RAM_GB} (10 MB)")

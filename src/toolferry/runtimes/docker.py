@@ -6,6 +6,7 @@ new hub process can re-attach with :meth:`DockerRuntime.wait` and ``cleanup`` re
 
 from __future__ import annotations
 
+import os
 import posixpath
 import socket
 import struct
@@ -313,7 +314,8 @@ def _create_container(api: Any, spec: ExecSpec, name: str) -> dict[str, Any]:
         ],
         # "host" rather than the default bridge: toolferry's engines run with --bridge=none.
         network_mode="host" if spec.network else "none",
-        nano_cpus=round(spec.cpu_cores * 1e9) if spec.cpu_cores else None,
+        # The engine refuses a limit above the host's cores (a site may be configured larger).
+        nano_cpus=round(min(spec.cpu_cores, os.cpu_count() or 1) * 1e9) if spec.cpu_cores else None,
         mem_limit=_ram_bytes(spec.ram_gb) if spec.ram_gb else None,
         # Equal to mem_limit: no swap on top, so the limit cannot be escaped by swapping.
         memswap_limit=_ram_bytes(spec.ram_gb) if spec.ram_gb else None,

@@ -90,3 +90,5 @@ class Layout:
         for mount in self.mounts(spec):
             if mount.container not in input_paths:
                 mount.host.mkdir(parents=True, exist_ok=True)
+        for volume in spec.volumes:  # a volume inside another is no mount of its own
+            self.host_path(volume).mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,37 @@ def count(client: httpx.Client) -> int:
         ),
         ({**TASK, "resources": {"cpu_cores": 64}}, "resources.cpu_cores: asks for 64 cores"),
         ({**TASK, "resources": {"backend_parameters": {"runtime": "vm"}}}, "runtime 'vm'"),
-        ({**TASK, "outputs": [{"path": "/o", "url": "gs://b/o"}]}, "scheme 'gs'"),
+        ({**TASK, "outputs": [{"path": "/o/x", "url": "gs://b/o"}]}, "scheme 'gs'"),
+        ({**TASK, "resources": {"ram_gb": "NaN"}}, "resources.ram_gb"),
+        ({**TASK, "resources": {"ram_gb": "Infinity"}}, "resources.ram_gb"),
+        ({**TASK, "resources": {"ram_gb": 0.001}}, "resources.ram_gb: must be at least 0.01"),
+        (
+            {**TASK, "executors": [{"image": "i", "command": ["echo"], "env": {"A": "x\u0000"}}]},
+            "executors[0].env.A: must not contain a NUL character",
+        ),
+        (
+            {**TASK, "executors": [{"image": "i", "command": ["echo", "x" * 200_000]}]},
+            "executors[0].command[1]: is 200000 bytes",
+        ),
+        ({**TASK, "description": "a\u0000b"}, "description: must not contain a NUL"),
+        (
+            {**TASK, "outputs": [{"path": "/o.txt", "url": "http://127.0.0.1:9/o"}]},
+            "outputs[0].path: a file directly under / cannot be mounted",
+        ),
+        (
+            {
+                **TASK,
+                "outputs": [
+                    {"path": "/d/a", "url": "http://127.0.0.1:9/same"},
+                    {"path": "/d/b", "url": "http://127.0.0.1:9/same"},
+                ],
+            },
+            "outputs: two outputs would both be uploaded to http://127.0.0.1:9/same",
+        ),
+        (
+            {**TASK, "volumes": ["/in/a.txt"]},
+            "inputs[0].path: /in/a.txt is also a volume or an output folder",
+        ),
     ],
 )
 def test_bad_tasks_are_400_naming_the_field_and_store_nothing(
@@ -110,6 +140,8 @@ def test_bad_tasks_are_400_naming_the_field_and_store_nothing(
         ("page_size=0", "page_size"),
         ("page_size=ten", "page_size"),
         ("page_token=forged", "page_token"),
+        ("tag_value=x", "tag_value: more tag_value than tag_key"),
+        ("tag_key=k&tag_value=v&tag_key=k&tag_value=", "tag_key: 'k' is given twice"),
     ],
 )
 def test_bad_list_queries_are_400(client: httpx.Client, query: str, needle: str) -> None:

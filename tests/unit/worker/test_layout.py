@@ -48,3 +48,9 @@ def test_create_makes_writable_dirs_but_not_input_files(tmp_path: Path) -> None:
     assert (tmp_path / "root/out").is_dir()
     assert not (tmp_path / "root/in/a.txt").exists()
     assert layout.stdout(spec, 0) == tmp_path / "meta/0.stdout"
+
+
+def test_volumes_inside_volumes_are_created(tmp_path: Path) -> None:
+    spec = TaskSpec(executors=(Executor(image="i", command=("x",)),), volumes=("/v", "/v/w"))
+    Layout(tmp_path).create(spec)
+    assert (tmp_path / "root/v/w").is_dir()

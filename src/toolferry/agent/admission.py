@@ -197,4 +197,10 @@ class Admission:
             notes.append(
                 f"runtime {runtime.name} does not limit ram_gb; it is reserved for scheduling only"
             )
+        if res.disk_gb:
+            notes.append("disk_gb is not reserved or limited by this site")
+        if res.zones:
+            notes.append("zones are not used by this site (it has one)")
+        if res.preemptible:
+            notes.append("this site has no preemptible capacity; the task runs as usual")
         return notes

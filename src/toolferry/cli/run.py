@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,6 +66,25 @@ def _is_task_file(positional: list[str], ctx: typer.Context) -> bool:
         and positional[0].endswith(".json")
         and Path(positional[0]).is_file()
     )
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal, a killed job) act as Ctrl-C while `run`
+    follows its task, so the task is canceled rather than left running unattended."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers (e.g. `run` called from a test)
+        return
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupted(client: TesClient, task_id: str) -> typer.Exit:
@@ -258,13 +281,17 @@ def run(
             network=network,
         )
 
-    with session(ctx) as s:
+    with session(ctx) as s, _stop_signals_interrupt():
         announce_runtime(s, document)
-        task_id = s.client.create(document)
-        err().print(Text.assemble(("submitted task ", "dim"), task_id))
+        task_id = None
         try:
+            task_id = s.client.create(document)
+            err().print(Text.assemble(("submitted task ", "dim"), task_id))
             task = wait_live(s.client, task_id, label=name)
         except KeyboardInterrupt:
+            if task_id is None:
+                warn("interrupted while submitting: the task may exist; see `toolferry task list`")
+                raise typer.Exit(EXIT_INTERRUPTED) from None
             raise _interrupted(s.client, task_id) from None
     print_run_result(task)
     raise typer.Exit(exit_code_for(task.get("state")))

@@ -257,6 +257,8 @@ class Worker:
         stdin = None
         if ex.stdin:
             stdin = self.layout.host_path(ex.stdin)
+            if stdin.is_dir():
+                raise SystemFailure(f"executor {index}: stdin {ex.stdin} is a directory")
             if not stdin.is_file():
                 raise SystemFailure(
                     f"executor {index}: stdin {ex.stdin} does not exist in the task; declare it "
@@ -395,7 +397,12 @@ class Worker:
         for i, out in enumerate(spec.outputs):
             if i not in seen:
                 kind = "directory" if out.type is FileType.DIRECTORY else "file"
-                message = f"output {i}: {out.path} matched no {kind} in the task"
+                other = self.layout.host_path(out.path)
+                if not has_wildcard(out.path) and (other.is_dir() or other.is_file()):
+                    found = "directory" if other.is_dir() else "file"
+                    message = f"output {i}: {out.path} is a {found}, but the output is a {kind}"
+                else:
+                    message = f"output {i}: {out.path} matched no {kind} in the task"
                 problem = problem or message
                 self._emit(Event.system_log(self.task.id, message))
         for i, host, container, url, is_dir in sources:

@@ -386,3 +386,36 @@ def test_demo_with_the_docker_runtime(
     assert "runtime docker" in result.stdout
     assert f"executors run in the image {busybox_image}" in result.stdout
     assert "All three tasks ended as intended" in result.stdout
+
+
+def test_a_terminated_run_cancels_its_task(bwrap: str, tmp_path: Path) -> None:
+    toolferry = str(Path(sys.executable).with_name("toolferry"))
+    env = {**os.environ, "TOOLFERRY_DATA_DIR": str(tmp_path)}
+    env.pop("TOOLFERRY_URL", None)
+    with subprocess.Popen(
+        [toolferry, "run", "--runtime", "none", "--", "sh", "-c", "sleep 30"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stderr is not None
+        task_id = ""
+        for line in proc.stderr:
+            if line.startswith("submitted task "):
+                task_id = line.split()[-1]
+                break
+        assert task_id, "run never said which task it submitted"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(30) == 130, rest
+    assert f"canceled task {task_id}" in rest
+    shown = subprocess.run(
+        [toolferry, "task", "get", task_id, "--json", "--view", "MINIMAL"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(shown.stdout)["state"] == "CANCELED"

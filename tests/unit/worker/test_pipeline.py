@@ -427,3 +427,16 @@ def test_an_executor_already_recorded_is_not_rerun_or_recorded_again(tmp_path: P
     assert task.state is State.COMPLETE
     assert [s.index for s in runtime.started] == [1]
     assert [e.exit_code for e in task.logs[-1].logs] == [0, 0]
+
+
+def test_a_file_output_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    def make_dir(spec: ExecSpec, rt: FakeRuntime) -> int:
+        host(spec, "/out/b.txt").mkdir()
+        return 0
+
+    spec = replace(SPEC, outputs=(Output(path="/out/b.txt", url=f"file://{tmp_path}/x"),))
+    task = make_worker(tmp_path, spec, FakeRuntime(make_dir))[0].run()
+    assert task.state is State.SYSTEM_ERROR
+    assert task.logs[-1].system_logs == (
+        "output 0: /out/b.txt is a directory, but the output is a file",
+    )

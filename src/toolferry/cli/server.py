@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated, Any
 
 import typer
@@ -77,6 +78,19 @@ def server(
             f"/ga4gh/tes/v1  [dim](data in {escape(str(settings.data_dir))})[/]"
         )
         console.print(f"runtime [bold]{escape(runtime)}[/]: {escape(why)}")
-        uvicorn.run(hub.app, host=settings.host, port=settings.port)
+        # Bound here, before the app starts: a busy port must fail before the hub re-attaches
+        # to tasks or starts any (uvicorn binds only after the app's start-up).
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((settings.host, settings.port))
+        except OSError as exc:
+            listener.close()
+            raise CliError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+            ) from exc
+        with listener:
+            uvicorn.run(hub.app, fd=listener.fileno())
     finally:
         hub.close()

@@ -91,6 +91,9 @@ def server(
                 f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
             ) from exc
         with listener:
-            uvicorn.run(hub.app, fd=listener.fileno())
+            # The socket itself, not its fd: uvicorn takes an fd for a Unix socket, and TCP
+            # without TCP_NODELAY would add delayed-ACK stalls (~40 ms) to every request.
+            config = uvicorn.Config(hub.app, host=settings.host, port=settings.port)
+            uvicorn.Server(config).run(sockets=[listener])
     finally:
         hub.close()

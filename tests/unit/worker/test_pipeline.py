@@ -5,6 +5,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.unit.fakes import FakeRuntime, host
@@ -45,17 +46,31 @@ def started(spec: TaskSpec) -> Task:
     return apply(task, Event.state("t1", State.INITIALIZING))
 
 
-def make_worker(tmp_path: Path, spec: TaskSpec, runtime: FakeRuntime) -> tuple[Worker, MemorySink]:
-    sink = MemorySink(started(spec))
-    worker = Worker(
-        task=sink.task,
+def worker_for(
+    tmp_path: Path,
+    sink: MemorySink,
+    runtime: FakeRuntime,
+    *,
+    task: Task | None = None,
+    storage: StorageRouter | None = None,
+    keep: bool = True,
+    **extra: Any,
+) -> Worker:
+    """A worker for ``sink``'s task (or ``task``) in ``tmp_path/attempt``."""
+    return Worker(
+        task=task or sink.task,
         attempt_dir=tmp_path / "attempt",
         runtime=runtime,
-        storage=default_router([tmp_path]),
+        storage=storage or default_router([tmp_path]),
         sink=sink,
-        options=WorkerOptions(keep_work_dir=True),
+        options=WorkerOptions(keep_work_dir=keep),
+        **extra,
     )
-    return worker, sink
+
+
+def make_worker(tmp_path: Path, spec: TaskSpec, runtime: FakeRuntime) -> tuple[Worker, MemorySink]:
+    sink = MemorySink(started(spec))
+    return worker_for(tmp_path, sink, runtime), sink
 
 
 def upper(spec: ExecSpec, _: FakeRuntime) -> int:
@@ -191,15 +206,7 @@ def test_a_resumed_attempt_waits_on_the_running_executor(tmp_path: Path) -> None
         ref="fake-t1-0",
         started_at="2026-01-01T00:00:00+00:00",
     )
-    resumed = Worker(
-        task=sink.task,
-        attempt_dir=tmp_path / "attempt",
-        runtime=runtime,
-        storage=default_router([tmp_path]),
-        sink=sink,
-        options=WorkerOptions(keep_work_dir=True),
-        resume=journal,
-    )
+    resumed = worker_for(tmp_path, sink, runtime, resume=journal)
     task = resumed.run()
     assert task.state is State.COMPLETE
     assert runtime.started == []  # re-attached, not started again
@@ -260,14 +267,8 @@ def test_a_worker_whose_task_was_canceled_before_its_claim_does_nothing(tmp_path
     )
     sink = MemorySink(apply(queued, Event.state("t1", State.CANCELED)))
     runtime = FakeRuntime()
-    worker = Worker(
-        task=queued,
-        attempt_dir=tmp_path / "attempt",
-        runtime=runtime,
-        storage=default_router([tmp_path]),
-        sink=sink,
-        options=WorkerOptions(),
-        claim=Event.state("t1", State.INITIALIZING),
+    worker = worker_for(
+        tmp_path, sink, runtime, task=queued, claim=Event.state("t1", State.INITIALIZING)
     )
     assert worker.run().state is State.CANCELED
     assert runtime.started == []
@@ -288,14 +289,8 @@ def test_a_claimed_task_without_inputs_starts_in_one_write(tmp_path: Path) -> No
         return emit(*events)
 
     sink.emit = counting  # type: ignore[method-assign]
-    worker = Worker(
-        task=queued,
-        attempt_dir=tmp_path / "attempt",
-        runtime=FakeRuntime(),
-        storage=default_router([tmp_path]),
-        sink=sink,
-        options=WorkerOptions(),
-        claim=Event.state("t1", State.INITIALIZING),
+    worker = worker_for(
+        tmp_path, sink, FakeRuntime(), task=queued, claim=Event.state("t1", State.INITIALIZING)
     )
     assert worker.run().state is State.COMPLETE
     assert writes == [2, 2]  # INITIALIZING + RUNNING, then the executor's end + COMPLETE
@@ -329,14 +324,7 @@ def test_cancel_does_not_wait_for_a_download(tmp_path: Path) -> None:
     slow = SlowStorage()
     spec = replace(SPEC, inputs=(Input(path="/in/big", url="slow://huge"),))
     sink = MemorySink(started(spec))
-    worker = Worker(
-        task=sink.task,
-        attempt_dir=tmp_path / "attempt",
-        runtime=FakeRuntime(),
-        storage=StorageRouter([slow]),
-        sink=sink,
-        options=WorkerOptions(),
-    )
+    worker = worker_for(tmp_path, sink, FakeRuntime(), storage=StorageRouter([slow]), keep=False)
     result: list[Task] = []
     thread = threading.Thread(target=lambda: result.append(worker.run()))
     thread.start()
@@ -372,15 +360,7 @@ def test_a_missing_output_is_reported_once(tmp_path: Path) -> None:
 
 
 def _resume(tmp_path: Path, sink: MemorySink, runtime: FakeRuntime, journal: Journal) -> Task:
-    return Worker(
-        task=sink.task,
-        attempt_dir=tmp_path / "attempt",
-        runtime=runtime,
-        storage=default_router([tmp_path]),
-        sink=sink,
-        options=WorkerOptions(keep_work_dir=True),
-        resume=journal,
-    ).run()
+    return worker_for(tmp_path, sink, runtime, resume=journal).run()
 
 
 TWO = replace(

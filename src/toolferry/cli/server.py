@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from toolferry.cli.output import CliError, err
-from toolferry.cli.session import load_settings
+from toolferry.cli.session import load_settings, open_hub
 
 __all__ = ["server"]
 
@@ -53,14 +53,9 @@ def server(
     # Imported here: uvicorn and the hub are only needed by this command.
     import uvicorn
 
-    from toolferry.hub import ConfigError, Hub
+    from toolferry.hub import ConfigError
 
-    try:
-        hub = Hub(settings)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from exc
-    except OSError as exc:
-        raise CliError(f"cannot start a hub on {settings.data_dir}: {exc}") from exc
+    hub = open_hub(settings, what="cannot start a hub")
     try:
         try:
             hub.check_bind(settings.host)

@@ -121,6 +121,20 @@ def running_hub(data_dir: Path) -> tuple[str, str] | None:
     return (url, secret) if _alive(pid) else None
 
 
+def open_hub(settings: Settings, *, what: str) -> Hub:
+    """A :class:`Hub` on ``settings``, its start-up errors turned into one-line CliErrors
+    (``what`` says what could not be done, e.g. "cannot open the store")."""
+    # Imported here: the hub pulls in the store and the server, which most commands never need.
+    from toolferry.hub import ConfigError, Hub
+
+    try:
+        return Hub(settings)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"{what} in {settings.data_dir}: {exc}") from exc
+
+
 @contextmanager
 def embedded_hub(settings: Settings) -> Iterator[tuple[Hub, str]]:
     """``serve_embedded``, with a hub that cannot start reported as a CliError.

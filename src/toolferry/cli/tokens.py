@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from toolferry.cli.output import CliError, err, out, print_json
-from toolferry.cli.session import deps
+from toolferry.cli.session import deps, open_hub
 
 if TYPE_CHECKING:
     from toolferry.hub import Hub
@@ -36,16 +36,7 @@ app = typer.Typer(
 
 @contextmanager
 def _hub(ctx: typer.Context) -> Iterator[Hub]:
-    # Imported here: the hub pulls in the store and the server, which most commands never need.
-    from toolferry.hub import ConfigError, Hub
-
-    settings = deps(ctx).settings()
-    try:
-        hub = Hub(settings)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from exc
-    except OSError as exc:
-        raise CliError(f"cannot open the store in {settings.data_dir}: {exc}") from exc
+    hub = open_hub(deps(ctx).settings(), what="cannot open the store")
     try:
         yield hub
     finally:

@@ -127,6 +127,16 @@ def _restart_running(
     return second.api, task_id, out
 
 
+def _assert_finished_once(api: TesApi, task_id: str, out: Path) -> None:
+    """The re-attached task completed in its one attempt and uploaded its output."""
+    task = api.wait(task_id, timeout=20)
+    assert task["state"] == "COMPLETE", task
+    assert out.read_text() == "done\n"
+    (log,) = task["logs"]
+    assert [e["exit_code"] for e in log["logs"]] == [0]
+    assert log["outputs"] == [{"url": file_url(out), "path": "/out/x", "size_bytes": "5"}]
+
+
 def test_running_docker_task_is_reattached_after_a_restart(
     start_hub: HubFactory, busybox_image: str, tmp_path: Path
 ) -> None:
@@ -134,12 +144,7 @@ def test_running_docker_task_is_reattached_after_a_restart(
         return task_containers(task_id).get(f"toolferry-{task_id}-0") == "running"
 
     api, task_id, out = _restart_running(start_hub, tmp_path, "docker", is_running)
-    task = api.wait(task_id, timeout=20)
-    assert task["state"] == "COMPLETE", task
-    assert out.read_text() == "done\n"
-    (log,) = task["logs"]
-    assert [e["exit_code"] for e in log["logs"]] == [0]
-    assert log["outputs"] == [{"url": file_url(out), "path": "/out/x", "size_bytes": "5"}]
+    _assert_finished_once(api, task_id, out)
     assert containers_gone(task_id), "the container is removed once its end was read"
 
 
@@ -152,12 +157,7 @@ def test_running_none_runtime_task_is_reattached_after_a_restart(
         return bool(processes_with(task_id))
 
     api, task_id, out = _restart_running(start_hub, tmp_path, "none", is_running)
-    task = api.wait(task_id, timeout=20)
-    assert task["state"] == "COMPLETE", task
-    assert out.read_text() == "done\n"
-    (log,) = task["logs"]
-    assert [e["exit_code"] for e in log["logs"]] == [0]
-    assert log["outputs"] == [{"url": file_url(out), "path": "/out/x", "size_bytes": "5"}]
+    _assert_finished_once(api, task_id, out)
 
 
 def test_container_removed_while_the_hub_was_down_is_a_system_error(

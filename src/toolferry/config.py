@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -60,6 +60,22 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
+
+
+class StorageCredential(BaseModel):
+    """Site-wide secrets for storage URLs starting with ``prefix`` (a TOML table in the
+    ``storage_credentials`` array). Only the transfer of a matching URL gets them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefix: str = Field(description="URLs this applies to, e.g. s3://bucket/ or https://host/dav/.")
+    username: str | None = Field(default=None, description="HTTP basic, WebDAV or FTP user.")
+    password: SecretStr | None = None
+    token: SecretStr | None = Field(default=None, description="Bearer token (HTTP, WebDAV).")
+    access_key: str | None = Field(default=None, description="S3 access key id.")
+    secret_key: SecretStr | None = Field(default=None, description="S3 secret access key.")
+    session_token: SecretStr | None = Field(default=None, description="S3 session token.")
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra HTTP headers.")
 
 
 class Settings(BaseSettings):
@@ -133,6 +149,35 @@ class Settings(BaseSettings):
         default=False, description="Keep each attempt's work directory after it ends (debugging)."
     )
     bwrap_path: str = Field(default="bwrap", description="bubblewrap binary for the none runtime.")
+    cache_dir: Path | None = Field(
+        default=None, description="The site's shared input cache; default: DATA_DIR/cache."
+    )
+    cache_max_gb: float = Field(
+        default=20.0,
+        ge=0,
+        description="Size cap of the input cache; least recently used inputs go first (0: none kept).",
+    )
+    transfer_parallelism: int = Field(
+        default=4, ge=1, le=64, description="Transfers the site runs at once, over all tasks."
+    )
+    transfer_attempts: int = Field(
+        default=3, ge=1, le=10, description="Tries per transfer when the error is transient."
+    )
+    transfer_timeout_s: float = Field(
+        default=60.0, gt=0, description="Seconds a transfer may wait on the network."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint for s3:// URLs (MinIO, Ceph, ...); default: AWS.",
+    )
+    s3_region: str | None = Field(default=None, description="Region of the S3 endpoint.")
+    storage_credentials: Annotated[list[StorageCredential], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Site-wide storage secrets: TOML [[storage_credentials]] tables, or a JSON list in "
+            "TOOLFERRY_STORAGE_CREDENTIALS. Users add their own with `toolferry credentials`."
+        ),
+    )
 
     @field_validator("file_allowed_dirs", mode="before")
     @classmethod
@@ -144,6 +189,11 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [p for p in re.split(r"[:,]", text) if p.strip()]
         return value
+
+    @field_validator("storage_credentials", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -169,6 +219,10 @@ class Settings(BaseSettings):
     def storage_dir(self) -> Path:
         """The hub's own file store; always an allowed file:// directory."""
         return self.data_dir / "storage"
+
+    @property
+    def effective_cache_dir(self) -> Path:
+        return (self.cache_dir or self.data_dir / "cache").expanduser().resolve()
 
     @property
     def work_dir(self) -> Path:

@@ -126,16 +126,23 @@ class Admission:
     def _check_storage(self, spec: TaskSpec) -> None:
         for i, inp in enumerate(spec.inputs):
             if inp.content is None and inp.url:
-                self._check_url(f"inputs[{i}].url", inp.url, write=False)
-                if inp.type is FileType.DIRECTORY and inp.url.startswith(("http:", "https:")):
-                    raise InvalidTask(
-                        f"inputs[{i}].type", "DIRECTORY inputs cannot be fetched over HTTP"
-                    )
+                directory = inp.type is FileType.DIRECTORY
+                self._check_url(f"inputs[{i}].url", inp.url, write=False, directory=directory)
         for i, out in enumerate(spec.outputs):
-            self._check_url(f"outputs[{i}].url", out.url, write=True)
+            # A wildcard may match folders as well as files.
+            directory = out.type is FileType.DIRECTORY or has_wildcard(out.path)
+            self._check_url(f"outputs[{i}].url", out.url, write=True, directory=directory)
         paths = [i.path.rstrip("/") for i in spec.inputs]
         if len(set(paths)) != len(paths):
             raise InvalidTask("inputs", "two inputs share one path")
+        for i, path in enumerate(paths):
+            for j, other in enumerate(spec.inputs):
+                if other.type is FileType.DIRECTORY and path.startswith(paths[j] + "/"):
+                    raise InvalidTask(
+                        f"inputs[{i}].path",
+                        f"{path} lies inside the DIRECTORY input {paths[j]} (inputs[{j}]); "
+                        "inputs are mounted read-only and cannot nest",
+                    )
         folders = {v.rstrip("/") or "/" for v in spec.volumes}
         folders |= {o.path.rstrip("/") for o in spec.outputs if o.type is FileType.DIRECTORY}
         for i, path in enumerate(paths):
@@ -147,8 +154,8 @@ class Admission:
         for url in {u for u in urls if urls.count(u) > 1}:
             raise InvalidTask("outputs", f"two outputs would both be uploaded to {url}")
 
-    def _check_url(self, field: str, url: str, *, write: bool) -> None:
-        reason = self.storage.check(url, write=write)
+    def _check_url(self, field: str, url: str, *, write: bool, directory: bool) -> None:
+        reason = self.storage.check(url, write=write, directory=directory)
         if reason:
             raise InvalidTask(field, reason)
 

@@ -14,12 +14,13 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
-from toolferry.storage.base import ObjectInfo, StorageError, Uploaded
+from toolferry.storage.base import Credential, ObjectInfo, Operation, StorageError, Uploaded
 from toolferry.storage.redact import redact
 
 __all__ = [
@@ -38,6 +39,7 @@ class FileStorage:
     """Local or shared-filesystem paths; each must resolve inside one of ``allowed_dirs``."""
 
     schemes: tuple[str, ...] = ("file",)
+    operations: frozenset[Operation] = frozenset(Operation)
 
     def __init__(self, allowed_dirs: Sequence[Path]) -> None:
         # Resolved once, so that an allowed dir named through a symlink still matches real paths.
@@ -47,18 +49,18 @@ class FileStorage:
         _, refusal = self._locate(url)
         return None if refusal is None else f"{redact(url)} {refusal}"
 
-    def stat(self, url: str) -> ObjectInfo:
+    def stat(self, url: str, *, credential: Credential | None = None) -> ObjectInfo:
         path = self._resolve(url)
         with _os_errors(url):
             try:
                 st = path.stat()
             except FileNotFoundError:
                 raise StorageError(redact(url), "no such file or directory") from None
-        is_dir = path.is_dir()
-        # A directory's total would need a full walk; callers that want it use list().
-        return ObjectInfo(url=url, size=0 if is_dir else st.st_size, is_dir=is_dir)
+        return _info(url, st)
 
-    def get(self, url: str, dest: Path, *, directory: bool) -> None:
+    def get(
+        self, url: str, dest: Path, *, directory: bool, credential: Credential | None = None
+    ) -> str | None:
         src = self._resolve(url)
         with _os_errors(url):
             if directory:
@@ -81,8 +83,11 @@ class FileStorage:
                     raise StorageError(redact(url), "is not a regular file")
                 with replacing(dest) as tmp:
                     shutil.copy2(src, tmp)
+        return None  # a kernel-side copy is faster than hashing on the way
 
-    def put(self, src: Path, url: str, *, directory: bool) -> list[Uploaded]:
+    def put(
+        self, src: Path, url: str, *, directory: bool, credential: Credential | None = None
+    ) -> list[Uploaded]:
         dest = self._resolve(url)
         with _os_errors(url):
             if not directory:
@@ -101,14 +106,14 @@ class FileStorage:
                     uploaded.append(Uploaded(url=join_url(url, rel), path=src / rel, size=size))
             return uploaded
 
-    def list(self, url: str) -> list[ObjectInfo]:
+    def list(self, url: str, *, credential: Credential | None = None) -> list[ObjectInfo]:
         """Every file below ``url``, recursively and sorted (a file lists as itself)."""
         path = self._resolve(url)
         if not path.is_dir():
             return [self.stat(url)]
         with _os_errors(url):
             return [
-                ObjectInfo(url=join_url(url, rel), size=source.stat().st_size)
+                _info(join_url(url, rel), source.stat())
                 for rel, source, is_dir in walk_tree(url, path, may_follow=self._allowed)
                 if not is_dir
             ]
@@ -160,6 +165,19 @@ class FileStorage:
                 redact(url), f"{path} resolves to {real}, outside the allowed directories"
             )
         return real
+
+
+def _info(url: str, st: os.stat_result) -> ObjectInfo:
+    is_dir = stat.S_ISDIR(st.st_mode)
+    # A directory's total would need a full walk; callers that want it use list(). The inode
+    # and change time tell a replaced or rewritten file from the one seen before.
+    return ObjectInfo(
+        url=url,
+        size=0 if is_dir else st.st_size,
+        is_dir=is_dir,
+        etag=f"{st.st_dev}:{st.st_ino}:{st.st_ctime_ns}",
+        modified=str(st.st_mtime_ns),
+    )
 
 
 def inside(root: Path) -> Callable[[Path], bool]:

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from toolferry import __version__
-from toolferry.storage.base import ObjectInfo, StorageError, Uploaded
+from toolferry.storage.base import Credential, ObjectInfo, Operation, StorageError, Uploaded
 from toolferry.storage.file import inside, join_url, replacing, require_dir, require_file, walk_tree
+from toolferry.storage.integrity import CHUNK, HashingWriter
 from toolferry.storage.redact import redact
 
 __all__ = ["HttpStatusError", "HttpStorage"]
@@ -41,6 +42,9 @@ class HttpStorage:
     """Plain HTTP(S) servers, pre-signed object-store URLs and anything else that speaks GET/PUT."""
 
     schemes: tuple[str, ...] = ("http", "https")
+    # HTTP has no listing: a DIRECTORY input cannot be fetched (a directory output is a PUT
+    # per file).
+    operations: frozenset[Operation] = frozenset(Operation) - {Operation.GET_DIRECTORY}
 
     def __init__(
         self,
@@ -66,9 +70,9 @@ class HttpStorage:
         refusal = _refusal(url)
         return None if refusal is None else f"{redact(url)} {refusal}"
 
-    def stat(self, url: str) -> ObjectInfo:
+    def stat(self, url: str, *, credential: Credential | None = None) -> ObjectInfo:
         _require_valid(url)
-        with self._client() as client:
+        with self._client(credential) as client:
             try:
                 response = self._send(client, "HEAD", url)
             except HttpStatusError as exc:
@@ -82,26 +86,38 @@ class HttpStorage:
             size = int(response.headers["content-length"])
         except (KeyError, ValueError):
             size = -1
-        return ObjectInfo(url=url, size=size)
+        return ObjectInfo(
+            url=url,
+            size=size,
+            etag=response.headers.get("etag"),
+            modified=response.headers.get("last-modified"),
+        )
 
-    def get(self, url: str, dest: Path, *, directory: bool) -> None:
+    def get(
+        self, url: str, dest: Path, *, directory: bool, credential: Credential | None = None
+    ) -> str | None:
         if directory:
             raise StorageError(redact(url), "directory inputs cannot be fetched over HTTP")
         _require_valid(url)
-        with self._client() as client:
+        with self._client(credential) as client:
             response = self._send(client, "GET", url)
             try:
                 with self._errors(url), replacing(dest) as tmp:
-                    with tmp.open("wb") as fh:
+                    with tmp.open("wb") as fh, HashingWriter(fh) as out:
                         # Raw bytes: the file as the server stores it, never re-encoded.
-                        for chunk in response.iter_raw():
-                            fh.write(chunk)
+                        for chunk in response.iter_raw(CHUNK):
+                            out.write(chunk)
+                        digest = out.hexdigest()
+                    _check_length(url, response, out.size)
                     # mkstemp makes it 0600; a container running as another user must read it.
                     os.chmod(tmp, 0o644)
             finally:
                 response.close()
+        return digest
 
-    def put(self, src: Path, url: str, *, directory: bool) -> list[Uploaded]:
+    def put(
+        self, src: Path, url: str, *, directory: bool, credential: Credential | None = None
+    ) -> list[Uploaded]:
         _require_valid(url)
         if directory:
             require_dir(url, src)
@@ -114,15 +130,15 @@ class HttpStorage:
         else:
             require_file(url, src)
             files = [(url, src, src)]
-        with self._client() as client:
+        with self._client(credential) as client:
             return [
                 Uploaded(url=target, path=path, size=self._put_file(client, source, target))
                 for target, path, source in files
             ]
 
-    def list(self, url: str) -> list[ObjectInfo]:
+    def list(self, url: str, *, credential: Credential | None = None) -> list[ObjectInfo]:
         """HTTP has no listing: a URL lists as the one object it names."""
-        return [self.stat(url)]
+        return [self.stat(url, credential=credential)]
 
     def _put_file(self, client: httpx.Client, source: Path, url: str) -> int:
         with self._errors(url):
@@ -130,12 +146,13 @@ class HttpStorage:
         self._send(client, "PUT", url, body=source).close()
         return size
 
-    def _client(self) -> httpx.Client:
+    def _client(self, credential: Credential | None = None) -> httpx.Client:
         headers = {
             "User-Agent": f"toolferry/{__version__}",
             # Downloads are stored byte for byte; a compressed transfer would need decoding.
             "Accept-Encoding": "identity",
             **self.headers,
+            **auth_headers(credential),
         }
         return httpx.Client(headers=headers, timeout=self.timeout, transport=self._transport)
 
@@ -208,6 +225,29 @@ class _ConnectFailed(Exception):
     def __init__(self, cause: str) -> None:
         super().__init__(cause)
         self.cause = cause
+
+
+def auth_headers(credential: Credential | None) -> dict[str, str]:
+    """The HTTP headers a credential stands for (bearer token, basic auth, extra headers)."""
+    if credential is None:
+        return {}
+    headers = dict(credential.headers)
+    if credential.token:
+        headers["Authorization"] = f"Bearer {credential.token}"
+    elif credential.username is not None:
+        basic = httpx.BasicAuth(credential.username, credential.password or "")
+        request = httpx.Request("GET", "http://x")
+        headers["Authorization"] = next(basic.auth_flow(request)).headers["Authorization"]
+    return headers
+
+
+def _check_length(url: str, response: httpx.Response, received: int) -> None:
+    """A connection cut short must not pass for a complete (smaller) file."""
+    expected = response.headers.get("content-length")
+    if expected is not None and expected.isdigit() and int(expected) != received:
+        raise StorageError(
+            redact(url), f"transfer cut short: received {received} of {expected} bytes"
+        )
 
 
 def _refusal(url: str) -> str | None:

@@ -6,9 +6,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from toolferry.storage.base import ObjectInfo, Storage, StorageError, Uploaded
+from toolferry.storage.base import (
+    Credential,
+    ObjectInfo,
+    Operation,
+    Storage,
+    StorageError,
+    Uploaded,
+)
 from toolferry.storage.file import FileStorage
 from toolferry.storage.http import HttpStorage
+from toolferry.storage.integrity import split_checksum
 from toolferry.storage.redact import redact
 
 __all__ = ["StorageRouter", "default_router", "scheme_of"]
@@ -43,24 +51,53 @@ class StorageRouter:
             raise StorageError(redact(url), storage)
         return storage
 
-    def check(self, url: str, write: bool) -> str | None:
-        """``None`` if ``url`` can be read (or written) here, else why not, for the submitter."""
+    def operations(self) -> dict[str, list[str]]:
+        """Each scheme and the operations its storage supports (for service-info)."""
+        return {s: sorted(self._by_scheme[s].operations) for s in self.schemes}
+
+    def check(self, url: str, write: bool, *, directory: bool = False) -> str | None:
+        """``None`` if ``url`` can be read (or written) here, else why not, for the submitter.
+
+        An input URL may end in ``#sha256=<hex>``; outputs may not (nothing would check it).
+        """
         storage = self._route(url)
         if isinstance(storage, str):
             return storage
-        return storage.supports(url, write=write)
+        try:
+            bare, checksum = split_checksum(url)
+        except ValueError as exc:
+            return f"{redact(url)}: {exc}"
+        if checksum is not None and (write or directory):
+            what = "an output" if write else "a DIRECTORY input"
+            return f"{redact(url)}: a #sha256= checksum cannot be given for {what}"
+        needed = {
+            (False, False): Operation.GET,
+            (False, True): Operation.GET_DIRECTORY,
+            (True, False): Operation.PUT,
+            (True, True): Operation.PUT_DIRECTORY,
+        }[write, directory]
+        if needed not in storage.operations:
+            kind = "directories" if directory else "files"
+            verb = "upload" if write else "download"
+            scheme = scheme_of(url)
+            return f"{redact(url)}: {scheme}:// storage here cannot {verb} {kind}"
+        return storage.supports(bare, write=write)
 
-    def stat(self, url: str) -> ObjectInfo:
-        return self.for_url(url).stat(url)
+    def stat(self, url: str, *, credential: Credential | None = None) -> ObjectInfo:
+        return self.for_url(url).stat(url, credential=credential)
 
-    def get(self, url: str, dest: Path, *, directory: bool) -> None:
-        self.for_url(url).get(url, dest, directory=directory)
+    def get(
+        self, url: str, dest: Path, *, directory: bool, credential: Credential | None = None
+    ) -> str | None:
+        return self.for_url(url).get(url, dest, directory=directory, credential=credential)
 
-    def put(self, src: Path, url: str, *, directory: bool) -> list[Uploaded]:
-        return self.for_url(url).put(src, url, directory=directory)
+    def put(
+        self, src: Path, url: str, *, directory: bool, credential: Credential | None = None
+    ) -> list[Uploaded]:
+        return self.for_url(url).put(src, url, directory=directory, credential=credential)
 
-    def list(self, url: str) -> list[ObjectInfo]:
-        return self.for_url(url).list(url)
+    def list(self, url: str, *, credential: Credential | None = None) -> list[ObjectInfo]:
+        return self.for_url(url).list(url, credential=credential)
 
     def _route(self, url: str) -> Storage | str:
         """The storage for ``url``, or why there is none."""

@@ -29,12 +29,20 @@ from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
 from toolferry.scheduler.scheduler import Scheduler
 from toolferry.scheduler.service import TaskService
+from toolferry.security.credentials import CredentialResolver, from_setting
 from toolferry.security.identity import Identity
 from toolferry.security.tokens import TokenService
-from toolferry.storage.router import default_router
+from toolferry.security.user_credentials import CredentialService
+from toolferry.storage.cache import InputCache, cap_bytes
+from toolferry.storage.file import FileStorage
+from toolferry.storage.http import HttpStorage
+from toolferry.storage.hubfiles import HubFileStore
+from toolferry.storage.router import StorageRouter
+from toolferry.store.credentials import SqlCredentialStore
 from toolferry.store.db import Database
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
 from toolferry.worker.janitor import run_pending_chores
+from toolferry.worker.transfers import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +76,15 @@ class Hub:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         s.storage_dir.mkdir(parents=True, exist_ok=True)
+        # The hub's file store (hub:// URLs): what clients upload for their tasks.
+        self.files = HubFileStore(s.data_dir / "files")
         self.db = Database.connect(s.effective_database_url)
         self.store = SqlTaskStore(self.db)
         self.tokens = TokenService(SqlTokenStore(self.db))
+        # Users' own storage secrets, sealed with a key kept beside (not in) the database.
+        self.user_credentials = CredentialService(
+            SqlCredentialStore(self.db), s.data_dir / "credentials.key"
+        )
         self.local_secret = secrets.token_urlsafe(32)
         self.authenticate = Authenticator(self.tokens, s.auth, self.local_secret)
         if runtimes is None:
@@ -95,7 +109,12 @@ class Hub:
             runtimes=runtimes,
             default_runtime=self.runtime_choice[0] if self.runtime_choice[0] in runtimes else None,
             unavailable=unavailable,
-            storage=default_router(s.allowed_dirs),
+            transfers=Transfers(
+                router=storage_router(s),
+                cache=InputCache(s.effective_cache_dir, max_bytes=cap_bytes(s.cache_max_gb)),
+                parallelism=s.transfer_parallelism,
+            ),
+            credentials=CredentialResolver([from_setting(c) for c in s.storage_credentials]),
         )
         self.tasks = TaskService(self.store, self.site, max_content_bytes=s.max_content_bytes)
         self.scheduler = Scheduler(self.store, self.site)
@@ -185,6 +204,18 @@ class Hub:
         self.stop()
         self._lock.release()
         self.db.close()
+
+
+def storage_router(s: Settings) -> StorageRouter:
+    """Every storage this hub's site serves, configured from the settings."""
+    attempts, timeout = s.transfer_attempts, s.transfer_timeout_s
+    backoff = tuple(0.5 * 2**i for i in range(attempts - 1))
+    return StorageRouter(
+        [
+            FileStorage(s.allowed_dirs),
+            HttpStorage(timeout=timeout, backoff=backoff),
+        ]
+    )
 
 
 def _free_port() -> int:

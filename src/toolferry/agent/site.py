@@ -20,10 +20,11 @@ from toolferry.domain.events import Event
 from toolferry.domain.states import State
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import Runtime
-from toolferry.storage.router import StorageRouter
+from toolferry.security.credentials import CredentialResolver
 from toolferry.store.base import TaskStore
 from toolferry.worker.journal import Journal
 from toolferry.worker.pipeline import Detached, WorkerOptions, host_metadata
+from toolferry.worker.transfers import Transfers
 
 CANCELED_BY_USER = "canceled by the user"
 
@@ -53,14 +54,17 @@ class Site:
         runtimes: dict[str, Runtime],
         default_runtime: str | None,
         unavailable: dict[str, str],
-        storage: StorageRouter,
+        transfers: Transfers,
+        credentials: CredentialResolver | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.backend = backend
         self.runtimes = runtimes
         self.default_runtime = default_runtime
-        self.storage = storage
+        self.transfers = transfers
+        self.storage = transfers.router
+        self.credentials = credentials or CredentialResolver(())
         self.capacity = Capacity(
             cpus=config.capacity_cpus,
             ram_gb=config.capacity_ram_gb,
@@ -72,7 +76,7 @@ class Site:
             runtimes=runtimes,
             default_runtime=default_runtime,
             unavailable=unavailable,
-            storage=storage,
+            storage=transfers.router,
             capacity=self.capacity,
             allow_task_network=config.allow_task_network,
         )
@@ -142,7 +146,8 @@ class Site:
             task=task,
             attempt_dir=attempt_dir,
             runtime=runtime,
-            storage=self.storage,
+            transfers=self.transfers,
+            credentials=self.credentials.for_owner(task.owner),
             sink=self,
             options=options,
             resume=resume,

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from toolferry import __version__
-from toolferry.api import errors, tes
+from toolferry.api import credentials, errors, files, tes
 from toolferry.api.schemas import ErrorOut
 
 DESCRIPTION = """toolferry brings research tools to the data.
@@ -81,6 +81,8 @@ def create_app(hub: Any) -> FastAPI:
         app.include_router(router, prefix=prefix)
         errors.record_methods(app, prefix, router.routes)
 
+    files.install(app)
+    credentials.install(app)
     _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")

@@ -9,6 +9,7 @@ from typing import Any
 
 from toolferry.domain.states import State
 from toolferry.domain.task import Task, TaskLog
+from toolferry.storage.redact import redact
 
 
 class View(StrEnum):
@@ -33,7 +34,7 @@ def _task_log(log: TaskLog, notes: tuple[str, ...], full: bool) -> dict[str, Any
     out: dict[str, Any] = {
         "start_time": rfc3339(log.start_time),
         "end_time": rfc3339(log.end_time),
-        "metadata": dict(log.metadata),
+        "metadata": {**log.metadata, **checksums(log)},
         # TES makes exit_code required: an executor appears once it has ended.
         "logs": [
             {
@@ -46,12 +47,21 @@ def _task_log(log: TaskLog, notes: tuple[str, ...], full: bool) -> dict[str, Any
             if e.exit_code is not None
         ],
         "outputs": [
-            {"url": o.url, "path": o.path, "size_bytes": str(o.size_bytes)} for o in log.outputs
+            {"url": redact(o.url), "path": o.path, "size_bytes": str(o.size_bytes)}
+            for o in log.outputs
         ],
     }
     if full:
         out["system_logs"] = [*notes, *log.system_logs]
     return out
+
+
+def checksums(log: TaskLog) -> dict[str, str]:
+    """TES has no field for checksums: they go in the task log's metadata, one key per path
+    (``sha256:<path>``; a DIRECTORY input's digest covers its whole tree)."""
+    sums = {f"sha256:{i.path}": i.sha256 for i in log.inputs}
+    sums.update({f"sha256:{o.path}": o.sha256 for o in log.outputs if o.sha256})
+    return sums
 
 
 def minimal(task_id: str, state: State, *, legacy: bool = False) -> dict[str, Any]:
@@ -66,6 +76,9 @@ def render(task: Task, view: View) -> dict[str, Any]:
         return minimal(task.id, task.state)
     full = view is View.FULL
     spec = _drop_none(asdict(task.spec))
+    for item in (*spec.get("inputs", []), *spec.get("outputs", [])):
+        if "url" in item:  # credentials a user put in a URL are never shown back
+            item["url"] = redact(item["url"])
     if not full:
         for inp in spec.get("inputs", []):
             inp.pop("content", None)

@@ -10,9 +10,9 @@ from typing import Protocol
 from toolferry.domain.events import Event
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import Runtime
-from toolferry.storage.router import StorageRouter
 from toolferry.worker.journal import Journal
 from toolferry.worker.pipeline import EventSink, WorkerOptions
+from toolferry.worker.transfers import CredentialLookup, Transfers, no_credentials
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,11 +22,12 @@ class Job:
     task: Task
     attempt_dir: Path
     runtime: Runtime
-    storage: StorageRouter
+    transfers: Transfers
     sink: EventSink
     options: WorkerOptions
     resume: Journal | None = None
     claim: Event | None = None  # INITIALIZING, for a new attempt of a QUEUED task
+    credentials: CredentialLookup = no_credentials  # the task owner's storage secrets
 
 
 class Backend(Protocol):

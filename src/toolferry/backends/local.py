@@ -27,11 +27,12 @@ class LocalBackend:
             task=job.task,
             attempt_dir=job.attempt_dir,
             runtime=job.runtime,
-            storage=job.storage,
+            transfers=job.transfers,
             sink=job.sink,
             options=job.options,
             resume=job.resume,
             claim=job.claim,
+            credentials=job.credentials,
         )
         with self._lock:
             self._workers[job.task.id] = worker

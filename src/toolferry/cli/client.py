@@ -6,18 +6,27 @@ runs out of time — is raised as :class:`ClientError` with a message fit to sho
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
 from toolferry.domain.states import TERMINAL
+from toolferry.storage.file import replacing
+from toolferry.storage.integrity import CHUNK
 
 __all__ = ["ClientError", "TesClient", "WaitTimeout"]
 
 API_PREFIX = "/ga4gh/tes/v1"
+FILES_PREFIX = "/toolferry/v1/files"
+Progress = Callable[[int], None]  # called with the number of bytes just moved
 
 
 class ClientError(Exception):
@@ -195,11 +204,85 @@ class TesClient:
                 time.sleep(interval)
             interval = min(max(interval * 1.5, poll), max(poll, 2.0))
 
+    # -- the hub's file store (toolferry's own API, not TES) -----------------------------------
+
+    def _files_url(self, space: str | None = None, rel: str | None = None) -> str:
+        # An absolute URL: the client's base URL ends in the TES prefix.
+        url = self.base_url + FILES_PREFIX
+        if space is not None:
+            url += "/" + quote(space, safe="")
+        return url if rel is None else f"{url}/{quote(rel)}"
+
+    def create_space(self) -> str:
+        """A new file space on the hub, owned by the caller; returns its id."""
+        body = self._request("POST", self._files_url())
+        space = body.get("id")
+        if not isinstance(space, str):
+            raise ClientError(None, f"{self.base_url} answered a file space creation without an id")
+        return space
+
+    def upload(
+        self, space: str, rel: str, src: Path, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Stream the file ``src`` to ``rel`` in ``space``; return the hub's answer
+        (path, size, sha256, url) once the hub's checksum matches what was sent."""
+        digest = hashlib.sha256()
+
+        def body() -> Iterator[bytes]:
+            with src.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+                    yield chunk
+                    if progress is not None:
+                        progress(len(chunk))
+
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(src.stat().st_size),
+        }
+        answer = self._request("PUT", self._files_url(space, rel), content=body(), headers=headers)
+        if answer.get("sha256") != digest.hexdigest():
+            raise ClientError(
+                None, f"{src} changed while it was being uploaded (the hub got other bytes)"
+            )
+        return answer
+
+    def make_dir(self, space: str, rel: str) -> None:
+        """Create the (empty) directory ``rel`` in ``space``."""
+        self._request("PUT", self._files_url(space, rel), params={"directory": "true"})
+
+    def list_files(self, space: str) -> builtins.list[dict[str, Any]]:
+        """Every file in ``space``: ``[{"path", "size", "url"}]``, sorted by path."""
+        files = self._request("GET", self._files_url(space)).get("files")
+        return files if isinstance(files, list) else []
+
+    def download(self, space: str, rel: str, dest: Path, progress: Progress | None = None) -> int:
+        """Stream ``rel`` in ``space`` to ``dest``, which appears complete or not at all (its
+        parents are created); returns the size."""
+        size = 0
+        with self._errors(), self._http.stream("GET", self._files_url(space, rel)) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ClientError(response.status_code, _detail(response))
+            with replacing(dest) as tmp, tmp.open("wb") as fh:
+                for chunk in response.iter_bytes(CHUNK):
+                    fh.write(chunk)
+                    size += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        return size
+
+    def delete_space(self, space: str) -> None:
+        """Delete ``space`` and every file in it."""
+        self._request("DELETE", self._files_url(space))
+
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Failures to reach the hub as ClientErrors that say what to check."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            yield
         except httpx.ConnectError as exc:
             raise ClientError(
                 None,
@@ -212,6 +295,10 @@ class TesClient:
             ) from exc
         except httpx.HTTPError as exc:
             raise ClientError(None, f"request to {self.base_url} failed: {exc}") from exc
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        with self._errors():
+            response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise ClientError(response.status_code, _detail(response))
         if not response.content:
@@ -225,3 +312,23 @@ class TesClient:
         if not isinstance(body, dict):
             raise ClientError(response.status_code, f"{self.base_url} answered unexpected JSON")
         return body
+
+    # -- toolferry's own API: the caller's storage credentials -----------------------------------
+
+    def _credential_url(self, name: str | None = None) -> str:
+        # An absolute URL: the client's base URL ends in the TES prefix.
+        url = f"{self.base_url}/toolferry/v1/credentials"
+        return url if name is None else f"{url}/{quote(name, safe='')}"
+
+    def list_credentials(self) -> dict[str, Any]:
+        """The caller's storage credentials, without secrets: ``{"credentials": [...]}``."""
+        return self._request("GET", self._credential_url())
+
+    def put_credential(self, name: str, credential: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or replace the caller's credential ``name``; the answer holds no secret (a
+        new one has ``created_at == updated_at``)."""
+        return self._request("PUT", self._credential_url(name), json=dict(credential))
+
+    def delete_credential(self, name: str) -> None:
+        """Delete the caller's credential ``name``; ClientError 404 when there is none."""
+        self._request("DELETE", self._credential_url(name))

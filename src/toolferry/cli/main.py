@@ -12,7 +12,7 @@ import typer
 import typer.core
 
 from toolferry import __version__
-from toolferry.cli import config, tasks, tokens
+from toolferry.cli import cache, config, credentials, tasks, tokens
 from toolferry.cli.client import ClientError
 from toolferry.cli.demo import demo
 from toolferry.cli.live import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STATUS_HELP
@@ -110,4 +110,6 @@ app.add_typer(tasks.app, name="task")
 app.command("server")(server)
 app.add_typer(tokens.app, name="token")
 app.add_typer(config.app, name="config")
+app.add_typer(cache.app, name="cache")
+app.add_typer(credentials.app, name="credentials")
 app.command("demo")(demo)

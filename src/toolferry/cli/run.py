@@ -19,7 +19,17 @@ from toolferry.cli.documents import apply_overrides, build_task, read_task_docum
 from toolferry.cli.live import EXIT_INTERRUPTED, exit_code_for, wait_live
 from toolferry.cli.output import CliError, err, warn, write_raw
 from toolferry.cli.render import duration, executor_image, last_attempt, state_text
-from toolferry.cli.session import announce_runtime, session
+from toolferry.cli.session import announce_runtime, deps, session
+from toolferry.cli.transfer import (
+    Records,
+    Staged,
+    bring_back,
+    check_local,
+    discard,
+    local_paths_in,
+    local_paths_of_options,
+    stage,
+)
 
 __all__ = ["RunCommand", "print_run_result", "run"]
 
@@ -160,8 +170,8 @@ def run(
             "-i",
             metavar="PATH=URL",
             help=(
-                "Put the file at URL at PATH inside the container before the command runs. "
-                "URL may be a local path in an allowed directory (sent as file://). Repeatable."
+                "Put the file or directory at URL at PATH inside the container before the "
+                "command runs. URL may be a local path (see below). Repeatable."
             ),
         ),
     ] = None,
@@ -173,7 +183,8 @@ def run(
             metavar="PATH=URL",
             help=(
                 "Upload PATH from inside the container to URL when the command ends. URL may be "
-                "a local path in an allowed directory (sent as file://). Repeatable."
+                "a local path (see below): a file, or a directory (an existing one, or a path "
+                "ending in /) that receives a DIRECTORY output. Repeatable."
             ),
         ),
     ] = None,
@@ -226,20 +237,25 @@ def run(
     Options go before IMAGE; everything after IMAGE is the command. Without `--runtime`, the
     hub's default runtime runs it; a hub started by this command says which one that is.
 
-    Local paths given to `-i` and `-o` are sent as file:// URLs, and must lie in a directory the
-    hub allows: DATA_DIR/storage, or one listed in the `file_allowed_dirs` setting
-    (TOOLFERRY_FILE_ALLOWED_DIRS: paths separated by colons).
+    Local paths given to `-i` and `-o` (or as `url` in a task file) are sent as file:// URLs,
+    without a copy, when they lie in a directory the hub allows: DATA_DIR/storage, or one listed
+    in the `file_allowed_dirs` setting (TOOLFERRY_FILE_ALLOWED_DIRS: paths separated by colons).
+    Any other local input is uploaded to the hub's file store first, and any other local output
+    is downloaded from it once the task has ended COMPLETE or EXECUTOR_ERROR; then the task's
+    files are deleted from the hub. A progress bar shows on a terminal.
 
     **Examples**
 
         toolferry run --runtime none -- echo hello
         toolferry run --runtime none -i /in/a=a.txt -- wc -l /in/a
+        toolferry run --runtime none -i /in=data/ -o /out/r=r/ -- cp -r /in/. /out/r
         toolferry run -o /out/n=n.txt IMAGE -- sh -c 'ls / | wc -l > /out/n'
         toolferry run task.json
     """
     positional = list(args or [])
     rt = runtime.value if runtime is not None else None
-    if _is_task_file(positional, ctx):
+    from_file = _is_task_file(positional, ctx)
+    if from_file:
         given = [
             flag
             for flag, value in (
@@ -281,17 +297,38 @@ def run(
             network=network,
         )
 
+    # Checked before a hub is reached: a missing input fails before anything is uploaded.
+    local = (
+        local_paths_in(document)
+        if from_file
+        else local_paths_of_options(inputs or [], outputs or [])
+    )
+    checked = check_local(document, local)
+    records = Records(deps(ctx).settings().data_dir)
+
     with session(ctx) as s, _stop_signals_interrupt():
         announce_runtime(s, document)
         task_id = None
+        staged = Staged()
         try:
+            document, staged = stage(s.client, document, checked)
             task_id = s.client.create(document)
+            records.save(task_id, staged)  # until its outputs are back
             err().print(Text.assemble(("submitted task ", "dim"), task_id))
             task = wait_live(s.client, task_id, label=name)
         except KeyboardInterrupt:
             if task_id is None:
+                discard(s.client, staged)
                 warn("interrupted while submitting: the task may exist; see `toolferry task list`")
                 raise typer.Exit(EXIT_INTERRUPTED) from None
-            raise _interrupted(s.client, task_id) from None
+            stopped = _interrupted(s.client, task_id)
+            discard(s.client, staged)
+            records.drop(task_id)
+            raise stopped from None
+        except BaseException:
+            if task_id is None:  # not submitted: nothing will use the uploaded files
+                discard(s.client, staged)
+            raise
+        task = bring_back(s.client, task, staged, records)
     print_run_result(task)
     raise typer.Exit(exit_code_for(task.get("state")))

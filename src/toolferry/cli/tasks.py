@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -15,8 +16,19 @@ from toolferry.cli.documents import parse_pairs, read_task_document
 from toolferry.cli.live import EXIT_ERROR, EXIT_STATUS_HELP, exit_code_for, wait_live
 from toolferry.cli.output import CliError, err, out, print_json, warn
 from toolferry.cli.render import print_attempt_logs, print_task, state_text, task_table
-from toolferry.cli.session import announce_runtime, session
-from toolferry.domain.states import State
+from toolferry.cli.session import announce_runtime, deps, session
+from toolferry.cli.transfer import (
+    Records,
+    bring_back,
+    check_local,
+    destinations_below,
+    discard,
+    download_to,
+    local_paths_in,
+    recorded_destinations,
+    stage,
+)
+from toolferry.domain.states import TERMINAL, State
 
 __all__ = ["app"]
 
@@ -82,17 +94,37 @@ def submit(
     """Submit a TES task document and print the new task's id.
 
     Without `--wait`, the exit status is 0 once the hub has accepted the task.
+
+    An input or output `url` may be a local path (relative ones are read from the current
+    directory). One the hub serves as file:// is sent so; any other local input is uploaded to
+    the hub's file store, and any other local output is downloaded from there once the task has
+    ended: by `--wait`, `toolferry task wait` or `toolferry task download`.
     """
     document = read_task_document(file)
+    checked = check_local(document, local_paths_in(document))
+    records = Records(deps(ctx).settings().data_dir)
     with session(ctx) as s:
         announce_runtime(s, document)
-        task_id = s.client.create(document)
+        document, staged = stage(s.client, document, checked)
+        try:
+            task_id = s.client.create(document)
+        except BaseException:
+            discard(s.client, staged)
+            raise
+        records.save(task_id, staged)  # until its outputs are back
         out().print(task_id, markup=False)
         if not wait:
             if s.embedded:
                 warn(EMBEDDED_SUBMIT_WARNING)
+            if staged.outputs:
+                err().print(
+                    "[dim]its local outputs come back with "
+                    f"`toolferry task download {task_id}` once it has ended[/]",
+                    soft_wrap=True,
+                )
             return
         task = wait_live(s.client, task_id)
+        bring_back(s.client, task, staged, records)
     state = str(task.get("state", "UNKNOWN"))
     out().print(state_text(state))
     raise typer.Exit(exit_code_for(state))
@@ -217,13 +249,18 @@ def wait(
 ) -> None:
     """Wait for a task to end, showing its state as it changes.
 
-    Then prints the state it ended in. Ctrl-C stops waiting and leaves the task as it is.
+    Then prints the state it ended in. Ctrl-C stops waiting and leaves the task as it is. A task
+    submitted from here with local outputs has them downloaded, as `task download` would.
     """
+    records = Records(deps(ctx).settings().data_dir)
     with session(ctx) as s:
         try:
             task = wait_live(s.client, task_id, timeout=timeout)
         except WaitTimeout as exc:
             raise CliError(str(exc), exit_code=EXIT_ERROR) from None
+        staged = records.load(task_id)
+        if staged is not None:
+            bring_back(s.client, task, staged, records)
     state = str(task.get("state", "UNKNOWN"))
     out().print(Text.assemble(f"{task_id} ", state_text(state)))
     raise typer.Exit(exit_code_for(state))
@@ -237,3 +274,57 @@ def logs(ctx: typer.Context, task_id: TaskId) -> None:
         task: dict[str, Any] = s.client.get(task_id, view="FULL")
     if not print_attempt_logs(out(), task):
         err().print(f"task {task_id} has not started yet ({task.get('state', 'UNKNOWN')})")
+
+
+@app.command()
+def download(
+    ctx: typer.Context,
+    task_id: TaskId,
+    dest: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DEST]",
+            help="Put every output below this directory, at its path in the container.",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="Keep the task's files on the hub after downloading them."),
+    ] = False,
+) -> None:
+    """Download the outputs an ended task left in the hub's file store (hub:// URLs).
+
+    Without DEST, they go to the local paths the task was submitted with (`task submit` of a
+    document whose output `url` is a local path remembers them on this machine); with DEST, each
+    goes to DEST/<its path in the container>, e.g. DEST/out/result.txt. Then the file space the
+    submit created is deleted from the hub, unless `--keep` is given.
+    """
+    records = Records(deps(ctx).settings().data_dir)
+    staged = records.load(task_id)
+    if dest is None and staged is None:
+        raise CliError(
+            f"no local destinations are recorded for task {task_id} on this machine; give DEST "
+            "to download its outputs below a directory"
+        )
+    with session(ctx) as s:
+        task = s.client.get(task_id, view="FULL")
+        state = str(task.get("state", "UNKNOWN"))
+        if state not in TERMINAL:
+            raise CliError(
+                f"task {task_id} is {state}; its outputs are uploaded when it ends "
+                f"(`toolferry task wait {task_id}`)"
+            )
+        if dest is not None:
+            plan = destinations_below(task, dest.expanduser().resolve())
+        else:
+            assert staged is not None
+            plan = recorded_destinations(task, staged)
+        if not plan:
+            err().print(f"task {task_id} left no outputs in the hub's file store")
+        fetched = download_to(s.client, plan)
+        if staged is not None and not keep:
+            discard(s.client, staged)
+            records.drop(task_id)
+    for path in fetched.values():
+        out().print(str(path), markup=False)

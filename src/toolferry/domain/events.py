@@ -14,12 +14,13 @@ from typing import Any
 
 from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.states import State, validate_transition
-from toolferry.domain.task import ExecutorLog, OutputFileLog, Task, TaskLog
+from toolferry.domain.task import ExecutorLog, InputFileLog, OutputFileLog, Task, TaskLog
 
 
 class EventKind(StrEnum):
     STATE = "state"
     EXECUTOR_FINISHED = "executor_finished"
+    INPUT_STAGED = "input_staged"
     OUTPUT_UPLOADED = "output_uploaded"
     SYSTEM_LOG = "system_log"
     METADATA = "metadata"
@@ -72,12 +73,38 @@ class Event:
         )
 
     @classmethod
-    def output_uploaded(cls, task_id: str, url: str, path: str, size_bytes: int) -> Event:
+    def input_staged(
+        cls,
+        task_id: str,
+        url: str,
+        path: str,
+        size_bytes: int,
+        sha256: str,
+        *,
+        cached: bool,
+        directory: bool = False,
+    ) -> Event:
         return cls(
             task_id=task_id,
-            kind=EventKind.OUTPUT_UPLOADED,
-            data={"url": url, "path": path, "size_bytes": size_bytes},
+            kind=EventKind.INPUT_STAGED,
+            data={
+                "url": url,
+                "path": path,
+                "size_bytes": size_bytes,
+                "sha256": sha256,
+                "cached": cached,
+                "directory": directory,
+            },
         )
+
+    @classmethod
+    def output_uploaded(
+        cls, task_id: str, url: str, path: str, size_bytes: int, sha256: str | None = None
+    ) -> Event:
+        data: dict[str, Any] = {"url": url, "path": path, "size_bytes": size_bytes}
+        if sha256 is not None:
+            data["sha256"] = sha256
+        return cls(task_id=task_id, kind=EventKind.OUTPUT_UPLOADED, data=data)
 
     @classmethod
     def system_log(cls, task_id: str, message: str) -> Event:
@@ -147,8 +174,19 @@ def apply(task: Task, event: Event) -> Task:
                 url=event.data["url"],
                 path=event.data["path"],
                 size_bytes=int(event.data["size_bytes"]),
+                sha256=event.data.get("sha256"),
             )
             log = replace(log, outputs=(*log.outputs, entry))
+        elif kind is EventKind.INPUT_STAGED:
+            staged = InputFileLog(
+                url=event.data["url"],
+                path=event.data["path"],
+                size_bytes=int(event.data["size_bytes"]),
+                sha256=event.data["sha256"],
+                cached=bool(event.data.get("cached")),
+                directory=bool(event.data.get("directory")),
+            )
+            log = replace(log, inputs=(*log.inputs, staged))
         elif kind is EventKind.METADATA:
             log = replace(log, metadata={**log.metadata, **event.data})
         task = _with_current_log(task, log)

@@ -94,6 +94,20 @@ class OutputFileLog:
     url: str
     path: str
     size_bytes: int
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputFileLog:
+    """One input as it was staged: ``sha256`` of the file, or of the tree manifest for a
+    DIRECTORY input; ``cached`` when it came from the site's input cache without a download."""
+
+    url: str
+    path: str
+    size_bytes: int
+    sha256: str
+    cached: bool = False
+    directory: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +115,7 @@ class TaskLog:
     """One attempt at running the task."""
 
     logs: tuple[ExecutorLog, ...] = ()
+    inputs: tuple[InputFileLog, ...] = ()
     outputs: tuple[OutputFileLog, ...] = ()
     system_logs: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)

@@ -62,7 +62,7 @@ class Credential:
     access_key: str | None = None
     secret_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
 
     def secrets(self) -> list[str]:
         """Every secret value, longest first, to scrub from messages that might echo one."""

@@ -27,6 +27,7 @@ __all__ = [
     "FileStorage",
     "inside",
     "join_url",
+    "os_cause",
     "replacing",
     "replacing_dir",
     "require_dir",
@@ -315,7 +316,14 @@ def _os_errors(url: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        cause = (exc.strerror or type(exc).__name__).lower()
-        if exc.filename is not None:
-            cause = f"{cause}: {exc.filename}"
-        raise StorageError(redact(url), cause) from exc
+        raise StorageError(redact(url), os_cause(exc)) from exc
+
+
+def os_cause(exc: OSError) -> str:
+    """An OS error in words: "disk full (no space left on device): /path", say."""
+    cause = (exc.strerror or type(exc).__name__).lower()
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        cause = f"disk full ({cause})"
+    if exc.filename is not None:
+        cause = f"{cause}: {exc.filename}"
+    return cause

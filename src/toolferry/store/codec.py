@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from toolferry.domain.task import ExecutorLog, OutputFileLog, TaskLog, TaskSpec
+from toolferry.domain.task import ExecutorLog, InputFileLog, OutputFileLog, TaskLog, TaskSpec
 
 
 def aware(value: datetime) -> datetime:
@@ -33,6 +33,7 @@ def logs_to_json(logs: tuple[TaskLog, ...]) -> list[dict[str, Any]]:
             "end_time": _time(log.end_time),
             "metadata": log.metadata,
             "system_logs": list(log.system_logs),
+            "inputs": [asdict(i) for i in log.inputs],
             "outputs": [asdict(o) for o in log.outputs],
             "logs": [
                 {
@@ -56,6 +57,7 @@ def logs_from_json(data: list[dict[str, Any]]) -> tuple[TaskLog, ...]:
             end_time=_parse(log.get("end_time")),
             metadata=dict(log.get("metadata") or {}),
             system_logs=tuple(log.get("system_logs") or ()),
+            inputs=tuple(InputFileLog(**i) for i in log.get("inputs") or ()),
             outputs=tuple(OutputFileLog(**o) for o in log.get("outputs") or ()),
             logs=tuple(
                 ExecutorLog(

@@ -70,3 +70,22 @@ tokens = Table(
     Column("revoked", Boolean, nullable=False),
     Index("ix_tokens_user", "user"),
 )
+
+# Users' own storage secrets. Only ``sealed`` holds secrets (Fernet-encrypted, see
+# toolferry.security.user_credentials); the other columns are what a listing may show.
+storage_credentials = Table(
+    "storage_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner", String(128), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("prefix", String(2048), nullable=False),
+    Column("username", Text, nullable=True),
+    Column("access_key", Text, nullable=True),
+    Column("secret_kinds", JSON, nullable=False),
+    Column("header_names", JSON, nullable=False),
+    Column("sealed", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_storage_credentials_owner_name"),
+)

@@ -62,7 +62,7 @@ class Layout:
         return self.host_path(ex.stderr) if ex.stderr else self.meta / f"{index}.stderr"
 
     def mounts(self, spec: TaskSpec) -> tuple[Mount, ...]:
-        """Writable: volumes, output locations, stdout/stderr folders; read-only: inputs."""
+        """Writable: volumes, output locations, stdout/stderr folders; read-only: every input."""
         writable: set[str] = set(spec.volumes)
         for out in spec.outputs:
             if has_wildcard(out.path):
@@ -77,7 +77,9 @@ class Layout:
                     writable.add(posixpath.dirname(path) or "/")
         writable = {p.rstrip("/") or "/" for p in writable}
         top = sorted(d for d in writable if not any(o != d and _inside(d, o) for o in writable))
-        readonly = sorted(i.path for i in spec.inputs if not any(_inside(i.path, d) for d in top))
+        # Every input, even one inside a writable folder: its file is a hard link into the
+        # site's input cache, which no executor may change.
+        readonly = sorted(i.path.rstrip("/") or "/" for i in spec.inputs)
         mounts = [Mount(host=self.host_path(d), container=d) for d in top]
         mounts += [Mount(host=self.host_path(p), container=p, read_only=True) for p in readonly]
         return tuple(sorted(mounts, key=lambda m: (m.container.count("/"), m.container)))

@@ -7,10 +7,8 @@ finalizer always reports exactly one end state and releases what the attempt hel
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import posixpath
 import shutil
 import socket
 import threading
@@ -22,15 +20,15 @@ from typing import Protocol
 
 from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.events import Event, now
-from toolferry.domain.rules import has_wildcard
 from toolferry.domain.states import State
-from toolferry.domain.task import FileType, Task
+from toolferry.domain.task import Task
 from toolferry.runtimes.base import ExecSpec, Runtime, RuntimeFailure
 from toolferry.storage.base import StorageError
-from toolferry.storage.router import StorageRouter
 from toolferry.worker.janitor import later
 from toolferry.worker.journal import Journal, Phase
 from toolferry.worker.layout import Layout
+from toolferry.worker.staging import StagingFailed, fetch_inputs, find_outputs, upload_outputs
+from toolferry.worker.transfers import CredentialLookup, Transfers, no_credentials
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +90,12 @@ class Worker:
         task: Task,
         attempt_dir: Path,
         runtime: Runtime,
-        storage: StorageRouter,
+        transfers: Transfers,
         sink: EventSink,
         options: WorkerOptions,
         resume: Journal | None = None,
         claim: Event | None = None,
+        credentials: CredentialLookup = no_credentials,
     ) -> None:
         """``claim`` is the INITIALIZING event that makes the QUEUED task this worker's;
         ``resume`` instead continues an attempt a previous hub process started."""
@@ -104,7 +103,8 @@ class Worker:
         self.claim = claim
         self.layout = Layout(attempt_dir)
         self.runtime = runtime
-        self.storage = storage
+        self.transfers = transfers
+        self.credentials = credentials
         self.sink = sink
         self.options = options
         self.resume = resume
@@ -197,9 +197,7 @@ class Worker:
                 if self.task.spec.inputs:
                     self._take()
                     self.layout.create(self.task.spec)
-                    self._stage_inputs()
-                    self._check_canceled()
-                    self._emit(running)
+                    self._emit(*self._stage_inputs(), running)
                 else:  # nothing to stage: claim the task and start it in one write
                     self._take(running)
                     self.layout.create(self.task.spec)
@@ -217,39 +215,17 @@ class Worker:
             system_error = f"internal error in the worker: {type(exc).__name__}: {exc}"
         return self._finish(system_error=system_error, canceled=canceled)
 
-    def _stage_inputs(self) -> None:
-        """Fetch the inputs in a helper thread, so that a cancel does not wait for a large
-        download to end (an abandoned download's folder is deleted with the attempt)."""
-        done = threading.Event()
-        failure: list[BaseException] = []
-
-        def fetch() -> None:
-            try:
-                self._fetch_inputs()
-            except BaseException as exc:
-                failure.append(exc)
-            finally:
-                done.set()
-
-        threading.Thread(target=fetch, name=f"inputs-{self.task.id}", daemon=True).start()
-        while not done.wait(0.05):
-            self._check_canceled()
-        if failure:
-            raise failure[0]
-
-    def _fetch_inputs(self) -> None:
-        for i, inp in enumerate(self.task.spec.inputs):
-            self._check_canceled()
-            dest = self.layout.host_path(inp.path)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if inp.content is not None:
-                dest.write_text(inp.content, encoding="utf-8")
-                continue
-            assert inp.url is not None  # guaranteed by the submission rules
-            try:
-                self.storage.get(inp.url, dest, directory=inp.type is FileType.DIRECTORY)
-            except StorageError as exc:
-                raise SystemFailure(f"input {i} ({inp.path}) could not be staged: {exc}") from exc
+    def _stage_inputs(self) -> list[Event]:
+        """Stage every input; a cancel does not wait for a large download to end (an
+        abandoned download is cleaned up by the cache, its links with the attempt)."""
+        try:
+            staged = fetch_inputs(
+                self.task, self.layout, self.transfers, self.credentials, canceled=self._canceled
+            )
+        except StagingFailed as exc:
+            raise SystemFailure(str(exc)) from exc
+        self._check_canceled()
+        return staged
 
     def _exec_spec(self, index: int) -> ExecSpec:
         spec = self.task.spec
@@ -369,65 +345,22 @@ class Worker:
         self._check_canceled()
         return exit_code
 
-    def _output_sources(self) -> list[tuple[int, Path, str, str, bool]]:
-        """(output index, host path, container path, url, is_dir) of every output to upload."""
-        found = []
-        for i, out in enumerate(self.task.spec.outputs):
-            if has_wildcard(out.path):
-                pattern = glob.escape(str(self.layout.root)) + out.path
-                prefix = out.path_prefix or "/"
-                for match in sorted(glob.glob(pattern)):
-                    container = "/" + os.path.relpath(match, self.layout.root)
-                    rel = posixpath.relpath(container, prefix)
-                    url = out.url.rstrip("/") + "/" + rel
-                    found.append((i, Path(match), container, url, os.path.isdir(match)))
-                continue
-            host = self.layout.host_path(out.path)
-            is_dir = out.type is FileType.DIRECTORY
-            if (is_dir and host.is_dir()) or (not is_dir and host.is_file()):
-                found.append((i, host, out.path, out.url, is_dir))
-        return found
-
     def _stage_outputs(self) -> str | None:
         """Upload every output that exists; return the first problem, if any."""
-        spec = self.task.spec
-        sources = self._output_sources()
-        seen = {i for i, *_ in sources}
-        problem = None
-        for i, out in enumerate(spec.outputs):
-            if i not in seen:
-                kind = "directory" if out.type is FileType.DIRECTORY else "file"
-                other = self.layout.host_path(out.path)
-                if not has_wildcard(out.path) and (other.is_dir() or other.is_file()):
-                    found = "directory" if other.is_dir() else "file"
-                    message = f"output {i}: {out.path} is a {found}, but the output is a {kind}"
-                else:
-                    message = f"output {i}: {out.path} matched no {kind} in the task"
-                problem = problem or message
-                self._emit(Event.system_log(self.task.id, message))
-        for i, host, container, url, is_dir in sources:
-            if not self.layout.confines(host):
-                # A symlink made inside the task must not upload a file of the host.
-                message = f"output {i}: {container} links outside the task's files; not uploaded"
-                problem = problem or message
-                self._emit(Event.system_log(self.task.id, message))
-                continue
-            try:
-                uploaded = self.storage.put(host, url, directory=is_dir)
-            except StorageError as exc:
-                message = f"output {i} ({container}) could not be uploaded: {exc}"
-                problem = problem or message
-                self._emit(Event.system_log(self.task.id, message))
-                continue
-            done = {o.url for o in self.task.logs[-1].outputs} if self.task.logs else set()
-            for item in uploaded:
-                if item.url in done:  # re-staged after a hub restart: already recorded
-                    continue
-                path = container
-                if is_dir:
-                    path = posixpath.join(container, os.path.relpath(item.path, host))
-                self._emit(Event.output_uploaded(self.task.id, item.url, path, item.size))
-        return problem
+        sources, missing = find_outputs(self.task, self.layout)
+        for message in missing:
+            self._emit(Event.system_log(self.task.id, message))
+        done = {o.url for o in self.task.logs[-1].outputs} if self.task.logs else set()
+        problems = upload_outputs(
+            self.task,
+            sources,
+            self.layout,
+            self.transfers,
+            self.credentials,
+            emit=self._emit,
+            already=done,
+        )
+        return next(iter(missing + problems), None)
 
     # -- the finalizer ---------------------------------------------------------------------
     def _finish(self, *, system_error: str | None, canceled: bool) -> Task:

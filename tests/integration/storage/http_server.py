@@ -21,6 +21,8 @@ class FileServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
         self.requests: list[tuple[str, str]] = []
+        # ETag and Last-Modified, as most servers send (off: a server that sends neither).
+        self.validators = True
         self._failures: dict[str, list[int]] = {}
         self._always: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -84,9 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.is_file():
             self.send_error(HTTPStatus.NOT_FOUND)
             return
+        st = path.stat()
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(path.stat().st_size))
+        self.send_header("Content-Length", str(st.st_size))
+        if self.server.validators:
+            self.send_header("ETag", f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"')
+            self.send_header("Last-Modified", self.date_time_string(int(st.st_mtime)))
         self.end_headers()
         if method == "GET":
             with path.open("rb") as fh:

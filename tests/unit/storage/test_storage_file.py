@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from toolferry.storage.base import ObjectInfo, Storage, StorageError, Uploaded
+from toolferry.storage.base import Storage, StorageError, Uploaded
 from toolferry.storage.file import FileStorage
 
 
@@ -445,10 +445,15 @@ def test_put_onto_a_directory(fs: FileStorage, allowed: Path, work: Path) -> Non
 def test_stat(fs: FileStorage, allowed: Path) -> None:
     _make_tree(allowed / "tree")
     url = (allowed / "tree" / "a.txt").as_uri()
-    assert fs.stat(url) == ObjectInfo(url=url, size=1)
-    assert fs.stat(str(allowed / "tree")) == ObjectInfo(
-        url=str(allowed / "tree"), size=0, is_dir=True
-    )
+    info = fs.stat(url)
+    assert (info.url, info.size, info.is_dir) == (url, 1, False)
+    assert info.validators() == {"etag": info.etag, "modified": info.modified, "size": "1"}
+    tree = fs.stat(str(allowed / "tree"))
+    assert (tree.url, tree.size, tree.is_dir) == (str(allowed / "tree"), 0, True)
+    before = info.validators()
+    (allowed / "tree" / "a.txt").write_text("b")
+    os.utime(allowed / "tree" / "a.txt", ns=(1, 1))
+    assert fs.stat(url).validators() != before
     with pytest.raises(StorageError, match="no such file or directory"):
         fs.stat(str(allowed / "nope"))
 
@@ -456,11 +461,13 @@ def test_stat(fs: FileStorage, allowed: Path) -> None:
 def test_list(fs: FileStorage, allowed: Path) -> None:
     _make_tree(allowed / "tree")
     url = (allowed / "tree").as_uri()
-    assert fs.list(url) == [
-        ObjectInfo(url=f"{url}/a.txt", size=1),
-        ObjectInfo(url=f"{url}/sub/b.txt", size=1),
-        ObjectInfo(url=f"{url}/sub/deeper/c.txt", size=1),
+    listed = fs.list(url)
+    assert [(i.url, i.size) for i in listed] == [
+        (f"{url}/a.txt", 1),
+        (f"{url}/sub/b.txt", 1),
+        (f"{url}/sub/deeper/c.txt", 1),
     ]
-    assert fs.list(f"{url}/a.txt") == [ObjectInfo(url=f"{url}/a.txt", size=1)]
+    assert all(i.validators() for i in listed)
+    assert fs.list(f"{url}/a.txt") == [fs.stat(f"{url}/a.txt")]
     with pytest.raises(StorageError, match="no such file or directory"):
         fs.list(f"{url}/nope")

@@ -6,36 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from toolferry.storage.base import ObjectInfo, StorageError, Uploaded
+from toolferry.storage.base import Operation, StorageError, Uploaded
 from toolferry.storage.file import FileStorage
 from toolferry.storage.http import HttpStorage
+from toolferry.storage.memory import MemoryStorage
 from toolferry.storage.router import StorageRouter, default_router, scheme_of
 
 
-class FakeStorage:
+def FakeStorage(*schemes: str) -> MemoryStorage:
     """Records calls; refuses writes, to show that check() asks the storage."""
-
-    def __init__(self, *schemes: str) -> None:
-        self.schemes = schemes
-        self.calls: list[tuple[str, str]] = []
-
-    def supports(self, url: str, *, write: bool) -> str | None:
-        return f"{url} is read-only" if write else None
-
-    def stat(self, url: str) -> ObjectInfo:
-        self.calls.append(("stat", url))
-        return ObjectInfo(url=url, size=1)
-
-    def get(self, url: str, dest: Path, *, directory: bool) -> None:
-        self.calls.append(("get", url))
-
-    def put(self, src: Path, url: str, *, directory: bool) -> list[Uploaded]:
-        self.calls.append(("put", url))
-        return [Uploaded(url=url, path=src, size=1)]
-
-    def list(self, url: str) -> list[ObjectInfo]:
-        self.calls.append(("list", url))
-        return []
+    return MemoryStorage(*schemes, read_only=True)
 
 
 @pytest.mark.parametrize(
@@ -89,12 +69,15 @@ def test_check_asks_the_storage(tmp_path: Path) -> None:
 
 
 def test_operations_are_forwarded(tmp_path: Path) -> None:
-    fake = FakeStorage("mem", "mem2")
-    router = StorageRouter([fake, FakeStorage("other")])
-    router.stat("mem://a")
+    fake = MemoryStorage("mem", "mem2", objects={"mem2://b": b"b"})
+    router = StorageRouter([fake, MemoryStorage("other")])
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "f").write_text("f")
+    with pytest.raises(StorageError):
+        router.stat("mem://a")
     router.get("mem2://b", tmp_path / "b", directory=False)
-    assert router.put(tmp_path, "mem://c", directory=True) == [
-        Uploaded(url="mem://c", path=tmp_path, size=1)
+    assert router.put(tmp_path / "up", "mem://c", directory=True) == [
+        Uploaded(url="mem://c/f", path=tmp_path / "up" / "f", size=1)
     ]
     router.list("mem://d")
     assert fake.calls == [
@@ -103,6 +86,31 @@ def test_operations_are_forwarded(tmp_path: Path) -> None:
         ("put", "mem://c"),
         ("list", "mem://d"),
     ]
+
+
+def test_check_refuses_operations_the_storage_lacks() -> None:
+    router = StorageRouter([MemoryStorage("mem", operations=[Operation.GET, Operation.PUT])])
+    assert router.check("mem://x", write=False) is None
+    assert router.check("mem://x", write=False, directory=True) == (
+        "mem://x: mem:// storage here cannot download directories"
+    )
+    assert router.check("mem://x", write=True, directory=True) == (
+        "mem://x: mem:// storage here cannot upload directories"
+    )
+    assert router.operations() == {"mem": ["get", "put"]}
+
+
+def test_check_accepts_a_checksum_on_file_inputs_only() -> None:
+    router = StorageRouter([MemoryStorage("mem")])
+    digest = "ab" * 32
+    assert router.check(f"mem://x#sha256={digest}", write=False) is None
+    assert "64 hex digits" in (router.check("mem://x#sha256=12", write=False) or "")
+    assert "cannot be given for an output" in (
+        router.check(f"mem://x#sha256={digest}", write=True) or ""
+    )
+    assert "DIRECTORY input" in (
+        router.check(f"mem://x#sha256={digest}", write=False, directory=True) or ""
+    )
 
 
 def test_two_storages_for_one_scheme() -> None:

@@ -30,11 +30,13 @@ def test_mounts_cover_volumes_outputs_logs_and_inputs(tmp_path: Path) -> None:
         ("/logs", False),
         ("/in/a.txt", True),
         ("/data/ref", True),
-    }  # /vol/inside.txt is visible through /vol
+        ("/vol/inside.txt", True),  # read-only even inside a writable volume
+    }
     for mount in layout.mounts(spec):
         assert mount.host == tmp_path / "root" / mount.container.lstrip("/")
     order = [m.container for m in layout.mounts(spec)]
     assert order.index("/out") < order.index("/in/a.txt")
+    assert order.index("/vol") < order.index("/vol/inside.txt")
 
 
 def test_create_makes_writable_dirs_but_not_input_files(tmp_path: Path) -> None:

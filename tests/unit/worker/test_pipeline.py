@@ -15,8 +15,10 @@ from toolferry.domain.events import Event, apply
 from toolferry.domain.states import State
 from toolferry.domain.task import Executor, Input, Output, Task, TaskSpec
 from toolferry.runtimes.base import ExecSpec, RuntimeFailure
-from toolferry.storage.base import ObjectInfo, Uploaded
+from toolferry.storage.cache import InputCache
+from toolferry.storage.memory import MemoryStorage
 from toolferry.storage.router import StorageRouter, default_router
+from toolferry.worker.transfers import Transfers
 from toolferry.worker.journal import Journal, Phase
 from toolferry.worker.pipeline import Worker, WorkerOptions
 
@@ -61,7 +63,10 @@ def worker_for(
         task=task or sink.task,
         attempt_dir=tmp_path / "attempt",
         runtime=runtime,
-        storage=storage or default_router([tmp_path]),
+        transfers=Transfers(
+            router=storage or default_router([tmp_path]),
+            cache=InputCache(tmp_path / "cache", max_bytes=1 << 30),
+        ),
         sink=sink,
         options=WorkerOptions(keep_work_dir=keep),
         **extra,
@@ -296,32 +301,10 @@ def test_a_claimed_task_without_inputs_starts_in_one_write(tmp_path: Path) -> No
     assert writes == [2, 2]  # INITIALIZING + RUNNING, then the executor's end + COMPLETE
 
 
-class SlowStorage:
-    """A storage whose downloads block until released: a stand-in for a huge input."""
-
-    schemes = ("slow",)
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-
-    def supports(self, url: str, *, write: bool) -> str | None:
-        return None
-
-    def get(self, url: str, dest: Path, *, directory: bool) -> None:
-        self.release.wait(10)
-
-    def put(self, src: Path, url: str, *, directory: bool) -> list[Uploaded]:
-        raise AssertionError("not used")
-
-    def stat(self, url: str) -> ObjectInfo:
-        raise AssertionError("not used")
-
-    def list(self, url: str) -> list[ObjectInfo]:
-        raise AssertionError("not used")
-
-
 def test_cancel_does_not_wait_for_a_download(tmp_path: Path) -> None:
-    slow = SlowStorage()
+    # A storage whose downloads block until released: a stand-in for a huge input.
+    gate = threading.Event()
+    slow = MemoryStorage("slow", objects={"slow://huge": b"x"}, gate=gate)
     spec = replace(SPEC, inputs=(Input(path="/in/big", url="slow://huge"),))
     sink = MemorySink(started(spec))
     worker = worker_for(tmp_path, sink, FakeRuntime(), storage=StorageRouter([slow]), keep=False)
@@ -333,7 +316,7 @@ def test_cancel_does_not_wait_for_a_download(tmp_path: Path) -> None:
     began = time.monotonic()
     worker.cancel()
     thread.join(5)
-    slow.release.set()
+    gate.set()
     assert result[0].state is State.CANCELED
     assert time.monotonic() - began < 1
 

@@ -1,0 +1,369 @@
+"""Data staging through the TES API against real servers on loopback: inputs and outputs over
+file://, http(s)://, s3://, webdav:// and ftp://, the shared input cache, checksums, and
+failures that end in SYSTEM_ERROR naming the URL and the cause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.integration.storage.http_server import FileServer
+from tests.integration.tes.tessupport import RunningHub, error_detail, file_url, running_hub, sh
+
+from toolferry.config import Settings
+
+
+def uniq(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
+    root = tmp_path_factory.mktemp("web")
+    server = FileServer(root)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _hub(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[RunningHub]:
+    root = tmp_path_factory.mktemp(f"staging-{runtime}")
+    allowed = root / "allowed"
+    allowed.mkdir()
+    settings = Settings(
+        data_dir=root / "data",
+        runtime=runtime,
+        file_allowed_dirs=[allowed],
+        capacity_cpus=8,
+        transfer_attempts=2,
+    )
+    with running_hub(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def docker_hub(
+    busybox_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningHub]:
+    yield from _hub(tmp_path_factory, "docker")
+
+
+@pytest.fixture(scope="module")
+def none_hub(bwrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    yield from _hub(tmp_path_factory, "none")
+
+
+@pytest.fixture(scope="module", params=["docker", "none"])
+def hub(request: pytest.FixtureRequest) -> RunningHub:
+    return request.getfixturevalue(f"{request.param}_hub")  # type: ignore[no-any-return]
+
+
+def allowed(hub: RunningHub) -> Path:
+    return hub.settings.file_allowed_dirs[0]
+
+
+def last_log(task: dict[str, Any]) -> dict[str, Any]:
+    return task["logs"][-1]  # type: ignore[no-any-return]
+
+
+def system_logs(task: dict[str, Any]) -> str:
+    return "\n".join(last_log(task).get("system_logs", []))
+
+
+# -- success paths ---------------------------------------------------------------------------
+
+
+def test_http_input_to_file_output_with_checksums(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("http")
+    (web.root / f"{name}.txt").write_bytes(b"over http\n")
+    out = allowed(hub) / name / "result.txt"
+    task = hub.api.run(
+        {
+            "inputs": [{"path": "/in/data.txt", "url": f"{web.url}/{name}.txt"}],
+            "outputs": [{"path": "/out/result.txt", "url": file_url(out)}],
+            "executors": [sh("tr a-z A-Z < /in/data.txt > /out/result.txt")],
+        }
+    )
+    assert task["state"] == "COMPLETE", task
+    assert out.read_bytes() == b"OVER HTTP\n"
+    metadata = last_log(task)["metadata"]
+    assert metadata["sha256:/in/data.txt"] == sha(b"over http\n")
+    assert metadata["sha256:/out/result.txt"] == sha(b"OVER HTTP\n")
+
+
+def test_a_repeated_input_comes_from_the_cache(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("cached")
+    (web.root / f"{name}.bin").write_bytes(b"reference data" * 1000)
+    task = {
+        "inputs": [{"path": "/ref/data.bin", "url": f"{web.url}/{name}.bin"}],
+        "executors": [sh("wc -c < /ref/data.bin")],
+    }
+    first, second = hub.api.run(task), hub.api.run(task)
+    assert first["state"] == second["state"] == "COMPLETE"
+    assert second["logs"][0]["logs"][0]["stdout"].strip() == "14000"
+    assert web.count("GET", f"/{name}.bin") == 1
+    task_in_store = hub.hub.store.get(second["id"])
+    assert [i.cached for i in task_in_store.logs[-1].inputs] == [True]
+
+
+def test_a_changed_input_is_fetched_again(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("changed")
+    path = web.root / f"{name}.txt"
+    path.write_text("one\n")
+    task = {
+        "inputs": [{"path": "/in/x", "url": f"{web.url}/{name}.txt"}],
+        "executors": [sh("cat /in/x")],
+    }
+    assert hub.api.run(task)["logs"][0]["logs"][0]["stdout"] == "one\n"
+    path.unlink()
+    path.write_text("two, longer\n")
+    assert hub.api.run(task)["logs"][0]["logs"][0]["stdout"] == "two, longer\n"
+    assert web.count("GET", f"/{name}.txt") == 2
+
+
+def test_an_input_cannot_be_changed_by_an_executor(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("ro")
+    (web.root / f"{name}.txt").write_text("pristine\n")
+    url = f"{web.url}/{name}.txt"
+    vandal = hub.api.run(
+        {
+            "inputs": [{"path": "/data/x.txt", "url": url}],
+            "volumes": ["/data"],
+            "executors": [sh("echo spoiled > /data/x.txt || echo refused")],
+        }
+    )
+    assert "refused" in vandal["logs"][0]["logs"][0]["stdout"], vandal
+    after = hub.api.run(
+        {"inputs": [{"path": "/in/x.txt", "url": url}], "executors": [sh("cat /in/x.txt")]}
+    )
+    assert after["logs"][0]["logs"][0]["stdout"] == "pristine\n"
+
+
+def test_a_checksum_in_the_url_is_verified(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("sum")
+    (web.root / f"{name}.txt").write_bytes(b"pinned\n")
+    digest = sha(b"pinned\n")
+    good = hub.api.run(
+        {
+            "inputs": [{"path": "/in/x", "url": f"{web.url}/{name}.txt#sha256={digest}"}],
+            "executors": [sh("cat /in/x")],
+        }
+    )
+    assert good["state"] == "COMPLETE", good
+    bad = hub.api.run(
+        {
+            "inputs": [{"path": "/in/x", "url": f"{web.url}/{name}.txt#sha256={'0' * 64}"}],
+            "executors": [sh("cat /in/x")],
+        }
+    )
+    assert bad["state"] == "SYSTEM_ERROR"
+    assert "checksum mismatch" in system_logs(bad)
+    assert f"{name}.txt" in system_logs(bad)
+
+
+def test_directory_and_wildcard_outputs_over_http(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("up")
+    task = hub.api.run(
+        {
+            "outputs": [
+                {"path": "/out/tree", "url": f"{web.url}/{name}/tree", "type": "DIRECTORY"},
+                {
+                    "path": "/out/*.csv",
+                    "url": f"{web.url}/{name}/csv",
+                    "path_prefix": "/out",
+                },
+            ],
+            "executors": [
+                sh(
+                    "mkdir -p /out/tree/sub && echo a > /out/tree/a && echo b > /out/tree/sub/b"
+                    " && echo 1 > /out/one.csv && echo 2 > /out/two.csv"
+                )
+            ],
+        }
+    )
+    assert task["state"] == "COMPLETE", task
+    logged = {o["path"]: o["url"] for o in last_log(task)["outputs"]}
+    assert logged == {
+        "/out/tree/a": f"{web.url}/{name}/tree/a",
+        "/out/tree/sub/b": f"{web.url}/{name}/tree/sub/b",
+        "/out/one.csv": f"{web.url}/{name}/csv/one.csv",
+        "/out/two.csv": f"{web.url}/{name}/csv/two.csv",
+    }
+    assert (web.root / name / "tree" / "sub" / "b").read_text() == "b\n"
+    assert (web.root / name / "csv" / "two.csv").read_text() == "2\n"
+
+
+def test_executor_stdout_and_stderr_files_are_uploadable(hub: RunningHub) -> None:
+    out = allowed(hub) / uniq("logs")
+    task = hub.api.run(
+        {
+            "outputs": [
+                {"path": "/logs/out.txt", "url": file_url(out / "out.txt")},
+                {"path": "/logs/err.txt", "url": file_url(out / "err.txt")},
+            ],
+            "executors": [
+                sh("echo to-out; echo to-err >&2", stdout="/logs/out.txt", stderr="/logs/err.txt")
+            ],
+        }
+    )
+    assert task["state"] == "COMPLETE", task
+    assert (out / "out.txt").read_text() == "to-out\n"
+    assert (out / "err.txt").read_text() == "to-err\n"
+
+
+def test_credentials_in_urls_are_never_shown(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("secret")
+    (web.root / f"{name}.txt").write_text("x")
+    host = web.url.removeprefix("http://")
+    task = hub.api.run(
+        {
+            "inputs": [{"path": "/in/x", "url": f"http://alice:s3cr3t-pw@{host}/{name}.txt"}],
+            "executors": [sh("cat /in/x")],
+        }
+    )
+    assert task["state"] == "COMPLETE", task
+    text = str(task)
+    assert "s3cr3t-pw" not in text
+    assert f"http://***@{host}/{name}.txt" in text
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+
+def _fails_with(hub: RunningHub, url: str, *words: str) -> None:
+    task = hub.api.run({"inputs": [{"path": "/in/x", "url": url}], "executors": [sh("true")]})
+    assert task["state"] == "SYSTEM_ERROR", task
+    logs = system_logs(task)
+    assert "input 0 (/in/x)" in logs, logs
+    for word in words:
+        assert word in logs, logs
+
+
+def test_unreachable_host(hub: RunningHub) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x"
+    _fails_with(hub, url, url, "could not connect")
+
+
+def test_not_found(hub: RunningHub, web: FileServer) -> None:
+    _fails_with(hub, f"{web.url}/{uniq('missing')}", "HTTP 404")
+
+
+def test_forbidden(hub: RunningHub, web: FileServer) -> None:
+    name = uniq("forbidden")
+    web.fail(f"/{name}", 403)
+    _fails_with(hub, f"{web.url}/{name}", "HTTP 403")
+
+
+def test_output_matching_nothing(hub: RunningHub) -> None:
+    task = hub.api.run(
+        {
+            "outputs": [{"path": "/out/nothing.txt", "url": file_url(allowed(hub) / "n.txt")}],
+            "executors": [sh("true")],
+        }
+    )
+    assert task["state"] == "SYSTEM_ERROR"
+    assert "output 0: /out/nothing.txt matched no file in the task" in system_logs(task)
+
+
+def test_unsupported_scheme_is_refused_at_submission(hub: RunningHub) -> None:
+    response = hub.api.request(
+        "POST",
+        "/tasks",
+        json={"inputs": [{"path": "/in/x", "url": "gs://bucket/x"}], "executors": [sh("true")]},
+    )
+    assert "scheme 'gs' is not supported here" in error_detail(response, 400)
+    info = hub.api.service_info()
+    assert {"http://", "https://"} <= set(info["storage"])
+
+
+def test_directory_input_over_http_is_refused(hub: RunningHub, web: FileServer) -> None:
+    response = hub.api.request(
+        "POST",
+        "/tasks",
+        json={
+            "inputs": [{"path": "/in/d", "url": f"{web.url}/d", "type": "DIRECTORY"}],
+            "executors": [sh("true")],
+        },
+    )
+    assert "cannot download directories" in error_detail(response, 400)
+
+
+@pytest.fixture(scope="module")
+def tiny_fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A 64 KiB tmpfs: a disk that fills up (needs root, as the test script runs)."""
+    mount_point = tmp_path_factory.mktemp("tiny")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"cannot mount a small tmpfs to fill up ({result.stderr.strip()}); run the tests "
+            "as root, as `bash scripts/test.sh` does in CI"
+        )
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+@pytest.fixture(scope="module")
+def full_disk_hub(
+    bwrap: str, tiny_fs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningHub]:
+    """A hub whose input cache and one allowed output folder live on the tiny tmpfs."""
+    root = tmp_path_factory.mktemp("full-disk")
+    (tiny_fs / "cache").mkdir()
+    (tiny_fs / "out").mkdir()
+    settings = Settings(
+        data_dir=root / "data",
+        runtime="none",
+        cache_dir=tiny_fs / "cache",
+        file_allowed_dirs=[tiny_fs / "out"],
+    )
+    with running_hub(settings) as running:
+        yield running
+
+
+def test_disk_full_while_staging_an_input(full_disk_hub: RunningHub, web: FileServer) -> None:
+    name = uniq("big")
+    (web.root / f"{name}.bin").write_bytes(b"x" * 200_000)
+    _fails_with(full_disk_hub, f"{web.url}/{name}.bin", f"{name}.bin", "disk full")
+
+
+def test_disk_full_while_uploading_an_output(full_disk_hub: RunningHub) -> None:
+    target = full_disk_hub.settings.file_allowed_dirs[0] / uniq("big")
+    task = full_disk_hub.api.run(
+        {
+            "outputs": [{"path": "/out/big", "url": file_url(target)}],
+            "executors": [sh("head -c 200000 /dev/zero > /out/big")],
+        }
+    )
+    assert task["state"] == "SYSTEM_ERROR", task
+    logs = system_logs(task)
+    assert "output 0 (/out/big) could not be uploaded" in logs
+    assert "disk full (no space left on device)" in logs
+    assert not target.exists()
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".part")]

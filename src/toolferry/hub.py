@@ -36,7 +36,7 @@ from toolferry.security.user_credentials import CredentialService
 from toolferry.storage.cache import InputCache, cap_bytes
 from toolferry.storage.file import FileStorage
 from toolferry.storage.http import HttpStorage
-from toolferry.storage.hubfiles import HubFileStore
+from toolferry.storage.hubfiles import HubFileStorage, HubFileStore
 from toolferry.storage.router import StorageRouter
 from toolferry.store.credentials import SqlCredentialStore
 from toolferry.store.db import Database
@@ -110,11 +110,16 @@ class Hub:
             default_runtime=self.runtime_choice[0] if self.runtime_choice[0] in runtimes else None,
             unavailable=unavailable,
             transfers=Transfers(
-                router=storage_router(s),
+                router=storage_router(s, self.files),
                 cache=InputCache(s.effective_cache_dir, max_bytes=cap_bytes(s.cache_max_gb)),
                 parallelism=s.transfer_parallelism,
             ),
-            credentials=CredentialResolver([from_setting(c) for c in s.storage_credentials]),
+            access_checks={
+                "hub": lambda url, user, admin: self.files.check_access(url, user, is_admin=admin)
+            },
+            credentials=CredentialResolver(
+                [from_setting(c) for c in s.storage_credentials], self.user_credentials
+            ),
         )
         self.tasks = TaskService(self.store, self.site, max_content_bytes=s.max_content_bytes)
         self.scheduler = Scheduler(self.store, self.site)
@@ -206,7 +211,7 @@ class Hub:
         self.db.close()
 
 
-def storage_router(s: Settings) -> StorageRouter:
+def storage_router(s: Settings, files: HubFileStore) -> StorageRouter:
     """Every storage this hub's site serves, configured from the settings."""
     attempts, timeout = s.transfer_attempts, s.transfer_timeout_s
     backoff = tuple(0.5 * 2**i for i in range(attempts - 1))
@@ -214,6 +219,7 @@ def storage_router(s: Settings) -> StorageRouter:
         [
             FileStorage(s.allowed_dirs),
             HttpStorage(timeout=timeout, backoff=backoff),
+            HubFileStorage(files),
         ]
     )
 

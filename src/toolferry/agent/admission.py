@@ -7,6 +7,7 @@ capacity), so a task never fails half-way for a reason known up front.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from toolferry.agent.capacity import Capacity
@@ -14,10 +15,14 @@ from toolferry.domain.errors import InvalidTask
 from toolferry.domain.rules import has_wildcard
 from toolferry.domain.task import FileType, Resources, TaskSpec
 from toolferry.runtimes.base import Runtime
-from toolferry.storage.router import StorageRouter
+from toolferry.security.identity import LOCAL, Identity
+from toolferry.storage.router import StorageRouter, scheme_of
 from toolferry.worker.layout import mount_dir
 
 NETWORK_VALUES = ("none", "host")
+
+# (url, user, is_admin) -> None, or why ``user`` may not use ``url``.
+AccessCheck = Callable[[str, str, bool], str | None]
 _PARAMS = "resources.backend_parameters"
 
 
@@ -32,7 +37,9 @@ class Admission:
         storage: StorageRouter,
         capacity: Capacity,
         allow_task_network: bool,
+        access_checks: Mapping[str, AccessCheck] | None = None,
     ) -> None:
+        """``access_checks``: per URL scheme, whether a user may use a URL (reason if not)."""
         self.backend = backend
         self.runtimes = runtimes
         self.default_runtime = default_runtime
@@ -40,6 +47,7 @@ class Admission:
         self.storage = storage
         self.capacity = capacity
         self.allow_task_network = allow_task_network
+        self.access_checks = dict(access_checks or {})
 
     def backend_parameters(self) -> dict[str, str]:
         """Supported ``resources.backend_parameters`` keys and what they accept."""
@@ -52,15 +60,17 @@ class Admission:
             + ("" if self.allow_task_network else " (refused by this site)"),
         }
 
-    def admit(self, spec: TaskSpec) -> tuple[TaskSpec, list[str]]:
-        """Check ``spec`` against what this site can do; return it with only supported backend
-        parameters (lower-cased keys) and the warnings to log. Raises :class:`InvalidTask`."""
+    def admit(self, spec: TaskSpec, who: Identity = LOCAL) -> tuple[TaskSpec, list[str]]:
+        """Check ``spec`` of a task ``who`` submits against what this site can do; return it
+        with only supported backend parameters (lower-cased keys) and the warnings to log.
+        Raises :class:`InvalidTask`."""
         res = spec.resources or Resources()
         kept, warnings = self._backend_parameters(res)
         runtime = self._runtime(kept.get("runtime", self.default_runtime))
         self._check_network(kept.get("network", "none"))
         self._check_capacity(spec)
         self._check_storage(spec)
+        self._check_access(spec, who)
         self._check_paths(spec, runtime)
         warnings += self._unenforced(res, runtime)
         resources = replace(res, backend_parameters=kept or None) if spec.resources else None
@@ -153,6 +163,21 @@ class Admission:
         urls = [o.url for o in spec.outputs if not has_wildcard(o.path)]
         for url in {u for u in urls if urls.count(u) > 1}:
             raise InvalidTask("outputs", f"two outputs would both be uploaded to {url}")
+
+    def _check_access(self, spec: TaskSpec, who: Identity) -> None:
+        """URLs of schemes whose objects belong to users (hub:// file spaces) must be the
+        submitter's own."""
+        urls = [
+            (f"inputs[{i}].url", inp.url)
+            for i, inp in enumerate(spec.inputs)
+            if inp.url and inp.content is None
+        ]
+        urls += [(f"outputs[{i}].url", out.url) for i, out in enumerate(spec.outputs)]
+        for field, url in urls:
+            check = self.access_checks.get(scheme_of(url))
+            reason = check(url, who.user, who.admin) if check is not None else None
+            if reason:
+                raise InvalidTask(field, reason)
 
     def _check_url(self, field: str, url: str, *, write: bool, directory: bool) -> None:
         reason = self.storage.check(url, write=write, directory=directory)

@@ -6,13 +6,13 @@ happens after a hub restart in :mod:`recovery`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolferry.agent import recovery
-from toolferry.agent.admission import Admission
+from toolferry.agent.admission import AccessCheck, Admission
 from toolferry.agent.capacity import Capacity
 from toolferry.backends.base import Backend, Job
 from toolferry.domain.errors import InvalidTransition
@@ -56,6 +56,7 @@ class Site:
         unavailable: dict[str, str],
         transfers: Transfers,
         credentials: CredentialResolver | None = None,
+        access_checks: Mapping[str, AccessCheck] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -79,6 +80,7 @@ class Site:
             storage=transfers.router,
             capacity=self.capacity,
             allow_task_network=config.allow_task_network,
+            access_checks=access_checks,
         )
         self.on_capacity_freed: Callable[[], None] = lambda: None
         self._detached = False

@@ -283,7 +283,7 @@ def download(
     dest: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[DEST]",
+            metavar="DEST",
             help="Put every output below this directory, at its path in the container.",
             show_default=False,
         ),
@@ -297,8 +297,9 @@ def download(
 
     Without DEST, they go to the local paths the task was submitted with (`task submit` of a
     document whose output `url` is a local path remembers them on this machine); with DEST, each
-    goes to DEST/<its path in the container>, e.g. DEST/out/result.txt. Then the file space the
-    submit created is deleted from the hub, unless `--keep` is given.
+    goes below DEST at its path in the container: /out/result.txt to DEST/out/result.txt. Then
+    the file space the submit created is deleted from the hub, unless `--keep` is given. Prints
+    where each file went.
     """
     records = Records(deps(ctx).settings().data_dir)
     staged = records.load(task_id)
@@ -321,10 +322,10 @@ def download(
             assert staged is not None
             plan = recorded_destinations(task, staged)
         if not plan:
-            err().print(f"task {task_id} left no outputs in the hub's file store")
+            err().print(f"task {task_id} left no outputs in the hub's file store", markup=False)
         fetched = download_to(s.client, plan)
         if staged is not None and not keep:
             discard(s.client, staged)
             records.drop(task_id)
     for path in fetched.values():
-        out().print(str(path), markup=False)
+        out().print(str(path), markup=False, soft_wrap=True)

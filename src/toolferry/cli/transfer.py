@@ -237,7 +237,18 @@ def stage(
     if not remote:
         return task, Staged()
 
-    space = client.create_space()
+    try:
+        space = client.create_space()
+    except ClientError as exc:
+        if exc.status not in (404, 405):
+            raise
+        first = remote[0][0].local
+        served = ", ".join(str(d) for d in dirs) or "none"
+        raise CliError(
+            f"{first.label}: {first.raw} is outside the directories the hub serves as file:// "
+            f"({served}), and the hub has no file store to upload to (HTTP {exc.status}); "
+            "give a URL instead"
+        ) from None
     try:
         uploads: list[tuple[str, Checked]] = []
         targets = []

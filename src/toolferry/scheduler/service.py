@@ -24,7 +24,7 @@ class TaskService:
     def submit(self, spec: TaskSpec, who: Identity) -> Task:
         """Validate, admit and store a task (QUEUED); raises InvalidTask and stores nothing."""
         check_spec(spec, max_content_bytes=self.max_content_bytes)
-        admitted, warnings = self.site.admission.admit(spec)
+        admitted, warnings = self.site.admission.admit(spec, who)
         task = Task(
             id=new_task_id(),
             owner=who.user,

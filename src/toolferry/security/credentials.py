@@ -7,6 +7,7 @@ built once per task attempt, so a worker never sees another user's secrets.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -49,10 +50,21 @@ class CredentialResolver:
         self.users = users
 
     def for_owner(self, owner: str) -> Callable[[str], Credential | None]:
-        own = self.users.credentials_of(owner) if self.users is not None else []
+        """The lookup for one attempt of ``owner``'s task. The user's credentials are read on
+        first use, in the transfer, so that one that cannot be decrypted fails that task
+        (naming the cause) rather than the dispatch."""
+        loaded: list[list[Credential]] = []
+        lock = threading.Lock()
+
+        def own() -> list[Credential]:
+            with lock:
+                if not loaded:
+                    users = self.users
+                    loaded.append(users.credentials_of(owner) if users is not None else [])
+                return loaded[0]
 
         def lookup(url: str) -> Credential | None:
-            mine, site = _best(own, url), _best(self.site, url)
+            mine, site = _best(own(), url), _best(self.site, url)
             if mine is None or (site is not None and len(site.prefix) > len(mine.prefix)):
                 return site
             return mine

@@ -45,6 +45,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from toolferry.storage.base import Credential, StorageError
+from toolferry.storage.file import os_cause
 from toolferry.storage.integrity import sha256_file, split_checksum, tree_digest
 from toolferry.storage.redact import redact
 from toolferry.storage.router import StorageRouter
@@ -166,7 +167,7 @@ class InputCache:
             staged = self._stage(shown, bare, checksum, dest, directory, router, credential)
         except StorageError as exc:
             if isinstance(exc.__cause__, OSError) and _disk_full(exc.__cause__):
-                raise StorageError(exc.url, f"disk full while caching: {exc.cause}") from exc
+                raise StorageError(exc.url, _while_caching(exc.cause)) from exc
             raise
         except OSError as exc:
             raise StorageError(shown, _describe_os_error(exc)) from exc
@@ -689,13 +690,17 @@ def _disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def _while_caching(cause: str) -> str:
+    """ "disk full (…)" → "disk full while caching (…)": the user learns which disk filled."""
+    if cause.startswith("disk full"):
+        return "disk full while caching" + cause.removeprefix("disk full")
+    return f"disk full while caching: {cause}"
+
+
 def _describe_os_error(exc: OSError) -> str:
-    cause = (exc.strerror or str(exc) or type(exc).__name__).lower()
-    if exc.filename is not None:
-        cause = f"{cause}: {exc.filename}"
     if _disk_full(exc):
-        return f"disk full while caching: {cause}"
-    return f"cannot stage from the cache: {cause}"
+        return _while_caching(os_cause(exc))
+    return f"cannot stage from the cache: {os_cause(exc)}"
 
 
 # -- locks ------------------------------------------------------------------------------------

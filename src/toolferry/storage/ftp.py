@@ -23,7 +23,7 @@ from toolferry.storage.base import Credential
 from toolferry.storage.integrity import CHUNK
 from toolferry.storage.remote import Entry, Failure, FsspecStorage, SourceReader
 
-__all__ = ["FtpStorage"]
+__all__ = ["FtpStorage", "login"]
 
 # https://www.rfc-editor.org/rfc/rfc959#section-4.2 and RFC 3659.
 _TRANSIENT_4XX = {
@@ -72,12 +72,7 @@ class FtpStorage(FsspecStorage):
     @contextlib.contextmanager
     def connection(self, url: str, credential: Credential | None) -> Iterator[FTPFileSystem]:
         parts = urlsplit(url)
-        user: str | None = None
-        password: str | None = None
-        if credential is not None and credential.username is not None:
-            user, password = credential.username, credential.password
-        elif parts.username is not None:
-            user, password = unquote(parts.username), unquote(parts.password or "")
+        user, password = login(url, credential)
         fs = FTPFileSystem(
             parts.hostname,
             port=parts.port or 21,
@@ -160,6 +155,17 @@ class FtpStorage(FsspecStorage):
         if isinstance(exc, EOFError):
             return Failure("connection lost: the server closed the connection", True)
         return None
+
+
+def login(url: str, credential: Credential | None) -> tuple[str | None, str | None]:
+    """The user name and password to log in with: the credential's, else the URL's, else
+    ``(None, None)`` for an anonymous login."""
+    if credential is not None and credential.username is not None:
+        return credential.username, credential.password
+    parts = urlsplit(url)
+    if parts.username is not None:
+        return unquote(parts.username), unquote(parts.password or "")
+    return None, None
 
 
 def _reply(text: str) -> Failure:

@@ -295,10 +295,9 @@ class HubFileStorage:
     def list(self, url: str, *, credential: Credential | None = None) -> list[ObjectInfo]:
         with self._local(url) as (files, path):
             found = files.list(str(path))
-        base = path
         result = []
         for info in found:
-            rel = Path(info.url).relative_to(base)
+            rel = Path(info.url).relative_to(path)  # FileStorage names them by host path
             shown = url if rel == Path() else join_url(url, PurePosixPath(rel))
             result.append(
                 ObjectInfo(

@@ -121,7 +121,7 @@ class SourceReader:
 
     def read(self, n: int = -1) -> bytes:
         try:
-            chunk = self._fh.read(n if n is not None and n >= 0 else CHUNK)
+            chunk = self._fh.read(n)
         except OSError as exc:
             raise LocalError.of(exc) from exc
         self.sent += len(chunk)
@@ -158,6 +158,18 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+# Causes after which asking whether a URL is a directory would not be answered either.
+_SAYS_NOTHING_OF_TYPE = (
+    "could not connect",
+    "connection lost",
+    "timed out",
+    "login refused",
+    "no such bucket",
+)
+
+_Tree = list[tuple[PurePosixPath, Entry]]  # (relative path, entry), in walk order
 
 
 class FsspecStorage(abc.ABC):
@@ -325,7 +337,7 @@ class FsspecStorage(abc.ABC):
             modified=found.modified,
         )
 
-    def _tree(self, session: _Session, url: str, path: str) -> list[tuple[PurePosixPath, Entry]]:
+    def _tree(self, session: _Session, url: str, path: str) -> _Tree:
         """Everything below the directory ``path`` as (safe relative path, entry), sorted."""
         entries = session.run(url, lambda fs: self.find(fs, path))
         base = path.strip("/")
@@ -393,7 +405,7 @@ class FsspecStorage(abc.ABC):
         self, session: _Session, url: str, path: str, error: StorageError
     ) -> None:
         """A file download failed: if ``url`` is in fact a directory, say so instead."""
-        if error.cause.startswith(("could not connect", "timed out")):
+        if error.cause.startswith(_SAYS_NOTHING_OF_TYPE):
             return
         try:
             found = session.run(url, lambda fs: self.info(fs, path), attempts=1)

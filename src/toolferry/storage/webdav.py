@@ -157,7 +157,7 @@ class WebdavStorage(FsspecStorage):
         return None
 
 
-def _client_error(exc: ClientError) -> Failure:
+def _client_error(exc: ClientError) -> Failure | None:
     if isinstance(exc, ResourceNotFound):
         return Failure("not found (HTTP 404)")
     if isinstance(exc, InsufficientStorage):

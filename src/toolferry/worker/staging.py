@@ -20,7 +20,7 @@ from pathlib import Path
 from toolferry.domain.events import Event
 from toolferry.domain.rules import has_wildcard
 from toolferry.domain.task import FileType, Input, Task
-from toolferry.storage.base import StorageError
+from toolferry.storage.base import Credential, StorageError
 from toolferry.storage.integrity import sha256_file
 from toolferry.storage.redact import redact
 from toolferry.worker.layout import Layout
@@ -42,6 +42,13 @@ class OutputSource:
     is_dir: bool
 
 
+def _credential(credentials: CredentialLookup, url: str, what: str) -> Credential | None:
+    try:
+        return credentials(url)
+    except Exception as exc:  # e.g. a stored secret that the hub's key cannot open
+        raise StagingFailed(f"{what}: the storage credentials cannot be used: {exc}") from exc
+
+
 def _fetch_one(
     task_id: str,
     index: int,
@@ -59,7 +66,7 @@ def _fetch_one(
         return Event.input_staged(task_id, "", inp.path, len(data), digest, cached=False)
     assert inp.url is not None  # guaranteed by the submission rules
     directory = inp.type is FileType.DIRECTORY
-    credential = credentials(inp.url)
+    credential = _credential(credentials, inp.url, f"input {index} ({inp.path})")
     try:
         staged = transfers.cache.stage(
             inp.url, dest, directory=directory, router=transfers.router, credential=credential
@@ -161,7 +168,7 @@ def _upload_one(
             f"output {source.index}: {source.container} links outside the task's files; "
             "not uploaded"
         )
-    credential = credentials(source.url)
+    credential = _credential(credentials, source.url, f"output {source.index} ({source.container})")
     try:
         uploaded = transfers.router.put(
             source.host, source.url, directory=source.is_dir, credential=credential

@@ -202,7 +202,12 @@ class FtpServer(_Server):
             warnings.filterwarnings("ignore", "write permissions assigned to anonymous user")
             authorizer.add_anonymous(str(self.root), perm=perm)
 
-        handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "timeout": 30})
+        handler = type(
+            "Handler",
+            (FTPHandler,),
+            # No 3 s pause after a failed login (a guard against guessing, slow in tests).
+            {"authorizer": authorizer, "timeout": 30, "auth_failed_timeout": 0},
+        )
         # pyftpdlib logs every command to stderr unless its logger has a handler already.
         ftp_log = logging.getLogger("pyftpdlib")
         if not ftp_log.handlers:
@@ -346,7 +351,7 @@ class MotoServer(_Server):
 def _serve_moto(port: int) -> None:
     """The child process of :class:`MotoServer`: moto's WSGI app on cheroot until SIGTERM."""
     from cheroot import wsgi
-    from moto.server import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     moto = DomainDispatcherApplication(create_backend_app)
 

@@ -153,3 +153,26 @@ def test_pytes_with_a_bearer_token(auth_hub: AuthHub) -> None:
     with pytest.raises(requests.HTTPError) as refused:
         anonymous.get_task(task_id)
     assert refused.value.response.status_code == 401
+
+
+def test_a_hub_file_space_is_usable_only_by_its_owner(auth_hub: AuthHub) -> None:
+    created = auth_hub.alice.http.post("/toolferry/v1/files")
+    assert created.status_code == 201, created.text
+    space = created.json()["id"]
+    put = auth_hub.alice.http.put(f"/toolferry/v1/files/{space}/in.txt", content=b"alice's\n")
+    assert put.status_code == 201, put.text
+    task = {
+        "inputs": [{"path": "/in/x", "url": f"hub://{space}/in.txt"}],
+        "outputs": [{"path": "/in/x", "url": f"hub://{space}/copy.txt"}],
+        "executors": [sh("cat /in/x")],
+    }
+    before = auth_hub.bob.count()
+    refused = auth_hub.bob.request("POST", "/tasks", json=task)
+    assert "no such file space" in error_detail(refused, 400)
+    assert auth_hub.bob.count() == before  # nothing stored
+    done = auth_hub.alice.run(task)
+    assert done["state"] == "COMPLETE", done
+    assert done["logs"][0]["logs"][0]["stdout"] == "alice's\n"
+    copy = auth_hub.alice.http.get(f"/toolferry/v1/files/{space}/copy.txt")
+    assert copy.content == b"alice's\n"
+    assert auth_hub.bob.http.get(f"/toolferry/v1/files/{space}/copy.txt").status_code == 404

@@ -230,3 +230,19 @@ def test_the_openapi_documents_the_routes(client: httpx.Client) -> None:
     assert "application/octet-stream" in put["requestBody"]["content"]
     assert {"201", "400", "401", "404", "409"} <= set(put["responses"])
     assert "422" not in put["responses"]
+
+
+def test_large_and_empty_uploads(client: httpx.Client, space: str) -> None:
+    big = bytes(range(256)) * (3 * 4096 + 17)  # a little over 3 MiB, in odd-sized pieces
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(big), 70_001):
+            yield big[start : start + 70_001]
+
+    put = client.put(f"{FILES}/{space}/big.bin", content=pieces())
+    assert put.status_code == 201, put.text
+    assert put.json()["sha256"] == hashlib.sha256(big).hexdigest()
+    assert client.get(f"{FILES}/{space}/big.bin").content == big
+    empty = client.put(f"{FILES}/{space}/empty", content=b"")
+    assert (empty.status_code, empty.json()["size"]) == (201, 0)
+    assert client.get(f"{FILES}/{space}/empty").content == b""

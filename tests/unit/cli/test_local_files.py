@@ -292,6 +292,20 @@ def test_a_failed_upload_submits_nothing_and_deletes_the_space(fake: FakeHub, he
     assert fake.spaces == {}
 
 
+def test_a_hub_without_a_file_store_is_told_apart(here: Path) -> None:
+    (here / "a.txt").write_text("a")
+    plain = FakeTes()  # a TES server with neither file:// storage nor a files API
+    result = CliRunner().invoke(
+        app, ["run", "--runtime", "none", "-i", "/in/a=a.txt", "--", "true"], obj=deps_for(plain)
+    )
+    assert result.exit_code == 2
+    assert (
+        "error: --input: a.txt is outside the directories the hub serves as file:// (none), "
+        "and the hub has no file store to upload to (HTTP 404)"
+    ) in " ".join(result.stderr.split())
+    assert plain.submitted == []
+
+
 def test_a_task_file_with_local_paths(fake: FakeHub, here: Path) -> None:
     (here / "in.txt").write_text("from a file")
     (here / "task.json").write_text(

@@ -673,7 +673,7 @@ def test_a_full_disk_is_named_and_leaves_nothing_behind(
     with pytest.raises(StorageError) as caught:
         cache.stage(url, work / "tree", directory=True, router=router)
 
-    assert caught.value.cause.startswith("disk full while caching: no space left on device")
+    assert caught.value.cause.startswith("disk full while caching (no space left on device)")
     assert_clean(root)
     assert listing(root / "blobs") == [] and listing(work) == []
 

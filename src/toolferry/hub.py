@@ -35,9 +35,12 @@ from toolferry.security.tokens import TokenService
 from toolferry.security.user_credentials import CredentialService
 from toolferry.storage.cache import InputCache, cap_bytes
 from toolferry.storage.file import FileStorage
+from toolferry.storage.ftp import FtpStorage
 from toolferry.storage.http import HttpStorage
 from toolferry.storage.hubfiles import HubFileStorage, HubFileStore
 from toolferry.storage.router import StorageRouter
+from toolferry.storage.s3 import S3Storage
+from toolferry.storage.webdav import WebdavStorage
 from toolferry.store.credentials import SqlCredentialStore
 from toolferry.store.db import Database
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
@@ -219,6 +222,9 @@ def storage_router(s: Settings, files: HubFileStore) -> StorageRouter:
         [
             FileStorage(s.allowed_dirs),
             HttpStorage(timeout=timeout, backoff=backoff),
+            S3Storage(s.s3_endpoint_url, s.s3_region, timeout=timeout, attempts=attempts),
+            WebdavStorage(timeout=timeout, attempts=attempts),
+            FtpStorage(timeout=timeout, attempts=attempts),
             HubFileStorage(files),
         ]
     )

@@ -17,6 +17,9 @@ DESCRIPTION = """toolferry brings research tools to the data.
 
 * **TES 1.1** at `/ga4gh/tes/v1` ([GA4GH Task Execution Service](https://github.com/ga4gh/task-execution-schemas)).
 * **TES 1.0 shape** at `/v1` for older clients (py-tes 0.4.x: `/v1/tasks`, `/v1/tasks/service-info`).
+* **Files** at `/toolferry/v1/files`: the hub's file store; a task names its files `hub://SPACE/path`.
+* **Credentials** at `/toolferry/v1/credentials`: the caller's own storage secrets, handed only to
+  the transfers of the caller's tasks whose URLs start with the credential's prefix.
 
 Authentication: `Authorization: Bearer <token>` (tokens from `toolferry token create`), unless
 the hub runs without auth on loopback. Errors answer `{"detail": "..."}` naming the field.

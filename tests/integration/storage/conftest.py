@@ -12,7 +12,14 @@ from typing import TypeVar
 
 import pytest
 from tests.integration.storage.http_server import FileServer
-from tests.integration.storage.servers import FtpServer, MotoServer, ServerMissing, WebdavServer
+from tests.integration.storage.servers import (
+    FtpArea,
+    FtpServer,
+    MotoServer,
+    ServerMissing,
+    WebdavArea,
+    WebdavServer,
+)
 
 ServerT = TypeVar("ServerT", WebdavServer, FtpServer, MotoServer)
 
@@ -42,6 +49,8 @@ def refused_url() -> str:
 
 
 # -- WebDAV, S3 and FTP servers (servers.py) -------------------------------------------------
+# Each server is started once per session (each is a child process); every test gets a fresh
+# area on it: its own bucket, or its own directory.
 
 
 def _started(server: ServerT) -> ServerT:
@@ -60,8 +69,7 @@ def _started(server: ServerT) -> ServerT:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    """moto's S3 in a child process, for the whole session (it takes a second or two to start);
-    tests keep apart by taking a fresh bucket each (``s3_bucket``)."""
+    """moto's S3; it checks signatures (``.key``/``.secret`` are the valid ones)."""
     server = _started(MotoServer())
     try:
         yield server
@@ -75,24 +83,31 @@ def s3_bucket(moto_server: MotoServer) -> str:
     return moto_server.new_bucket()
 
 
-@pytest.fixture
-def webdav_server(tmp_path: Path) -> Iterator[WebdavServer]:
-    """An anonymous, writable WebDAV server over a fresh directory."""
-    root = tmp_path / "webdav"
-    root.mkdir()
-    server = _started(WebdavServer(root))
+@pytest.fixture(scope="session")
+def webdav_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebdavServer]:
+    """An anonymous, writable WebDAV server."""
+    server = _started(WebdavServer(tmp_path_factory.mktemp("webdav")))
     try:
         yield server
     finally:
         server.stop()
 
 
-@pytest.fixture
-def webdav_auth_server(tmp_path: Path) -> Iterator[WebdavServer]:
+@pytest.fixture(scope="session")
+def webdav_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebdavServer]:
     """A WebDAV server that wants HTTP basic auth: user ``alice``, password in ``.users``."""
-    root = tmp_path / "webdav-auth"
-    root.mkdir()
-    server = _started(WebdavServer(root, {"alice": "dav-" + secrets.token_hex(8)}))
+    users = {"alice": "dav-" + secrets.token_hex(8)}
+    server = _started(WebdavServer(tmp_path_factory.mktemp("webdav-auth"), users))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtpServer]:
+    """An FTP server: anonymous (writable), and ``.user`` with ``.password``."""
+    server = _started(FtpServer(tmp_path_factory.mktemp("ftp")))
     try:
         yield server
     finally:
@@ -100,12 +115,18 @@ def webdav_auth_server(tmp_path: Path) -> Iterator[WebdavServer]:
 
 
 @pytest.fixture
-def ftp_server(tmp_path: Path) -> Iterator[FtpServer]:
-    """An FTP server over a fresh directory: anonymous (writable) and ``.user``/``.password``."""
-    root = tmp_path / "ftp"
-    root.mkdir()
-    server = _started(FtpServer(root))
-    try:
-        yield server
-    finally:
-        server.stop()
+def webdav_area(webdav_server: WebdavServer) -> WebdavArea:
+    """A fresh directory of this test's own on the anonymous WebDAV server."""
+    return webdav_server.area()
+
+
+@pytest.fixture
+def webdav_auth_area(webdav_auth_server: WebdavServer) -> WebdavArea:
+    """A fresh directory of this test's own on the WebDAV server with basic auth."""
+    return webdav_auth_server.area()
+
+
+@pytest.fixture
+def ftp_area(ftp_server: FtpServer) -> FtpArea:
+    """A fresh directory of this test's own on the FTP server."""
+    return ftp_server.area()

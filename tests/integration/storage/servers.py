@@ -1,39 +1,42 @@
 """Real storage servers on 127.0.0.1 for the storage tests: WebDAV, S3 and FTP.
 
-- :class:`WebdavServer`: wsgidav on cheroot, in a thread of the test process (starts in ms).
-- :class:`MotoServer`: moto's S3 in a child process, served by cheroot, not ``moto_server``:
-  werkzeug (under ``moto_server``) adds a second ``Server`` header, which aiohttp >= 3.14 (under
-  s3fs) rejects. Authentication is enforced: :meth:`MotoServer.credential` has the only key.
-- :class:`FtpServer`: pyftpdlib in a thread: anonymous login (writable) and one user.
+- :class:`WebdavServer`: wsgidav on cheroot; anonymous, or HTTP basic auth for given users.
+- :class:`MotoServer`: moto's S3, on cheroot rather than ``moto_server``'s werkzeug, which adds a
+  second ``Server`` header that aiohttp >= 3.14 (under s3fs) rejects. Signatures are checked:
+  :attr:`MotoServer.key` and :attr:`MotoServer.secret` are the only valid credentials.
+- :class:`FtpServer`: pyftpdlib; anonymous login (writable) and one user with a password.
 
-Each is a context manager that waits until the server answers and, on exit, stops it and joins
-its threads or reaps its process. Run as ``python servers.py moto PORT`` this file is the child
-process of :class:`MotoServer`.
+Each runs in a child process (this file, run as a script: it reads its configuration as JSON
+from stdin, binds a free port, prints it, and serves until SIGTERM), so that nothing of a
+server (threads, sockets, warnings, global state) lives in the test process. Each is a context
+manager: it waits until the server answers, and on exit stops the child and reaps it.
+Servers are meant to be shared by many tests: :meth:`WebdavServer.area` and
+:meth:`FtpServer.area` give each test its own directory on them.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
+import select
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-import warnings
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
 __all__ = [
+    "FtpArea",
     "FtpServer",
     "MotoServer",
     "ServerMissing",
+    "WebdavArea",
     "WebdavServer",
     "free_port",
     "refused_port",
@@ -47,15 +50,6 @@ class ServerMissing(RuntimeError):
     """A server package is not installed; the message says how to install it."""
 
 
-def _need(module: str, package: str) -> None:
-    try:
-        __import__(module)
-    except ImportError as exc:
-        raise ServerMissing(
-            f"{package} is not installed: run `.venv/bin/pip install -e '.[test]'`"
-        ) from exc
-
-
 def free_port() -> int:
     """A loopback port that was free a moment ago."""
     with socket.socket() as sock:
@@ -67,27 +61,37 @@ def free_port() -> int:
 refused_port = free_port  # nothing listens there: connecting is refused
 
 
-def _wait_until(answers: Callable[[], bool], what: str, alive: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT
-    while not answers():
-        if not alive():
-            raise RuntimeError(f"{what} exited before it answered")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not answer within {_START_TIMEOUT:g}s")
-        time.sleep(0.05)
+def _need(*modules: str) -> None:
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise ServerMissing(
+                f"{module} is not installed (a test server): run `.venv/bin/pip install -e "
+                "'.[test]'` (it brings wsgidav, cheroot, moto[server] and pyftpdlib)"
+            ) from exc
 
 
-def _connects(port: int) -> bool:
-    try:
-        with socket.create_connection((_HOST, port), timeout=1):
-            return True
-    except OSError:
-        return False
+class _ChildServer:
+    """A server in a child process: ``python servers.py`` with a JSON configuration on stdin."""
 
+    name = "server"
+    modules: tuple[str, ...] = ()
 
-class _Server:
+    def __init__(self) -> None:
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(
@@ -99,178 +103,157 @@ class _Server:
         self.stop()
 
     def start(self) -> None:
-        raise NotImplementedError
+        _need(*self.modules)
+        # A file, not a pipe: nobody reads the server's output while tests run, and a full
+        # pipe would block it.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()
+        self._process = subprocess.Popen(
+            [sys.executable, __file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            start_new_session=True,  # a Ctrl-C meant for pytest does not reach it first
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps(self.config()).encode())
+        self._process.stdin.close()
+        self.port = int(self._read_line(self._process.stdout))
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not _connects(self.port):
+            if time.monotonic() > deadline:
+                self._fail(f"did not answer within {_START_TIMEOUT:g}s")
+            time.sleep(0.02)
+
+    def _read_line(self, stdout: IO[bytes]) -> str:
+        ready, _, _ = select.select([stdout], [], [], _START_TIMEOUT)
+        line = stdout.readline().decode().strip() if ready else ""
+        if not line.isdigit():
+            self._fail("did not say which port it listens on")
+        return line
+
+    def _fail(self, what: str) -> None:
+        assert self._log is not None
+        self._log.seek(0)
+        output = self._log.read()[-3000:].decode(errors="replace")
+        raise RuntimeError(f"the {self.name} {what}; its output:\n{output}")
 
     def stop(self) -> None:
-        raise NotImplementedError
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                process.terminate()  # SIGTERM's default action: every state is in memory
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
-class WebdavServer(_Server):
-    """wsgidav serving ``root`` at ``/``; anonymous unless ``users`` (name → password) is given,
-    then HTTP basic authentication is required."""
+def _connects(port: int) -> bool:
+    try:
+        with socket.create_connection((_HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# -- WebDAV -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebdavArea:
+    """One test's directory on a WebDAV server: ``url`` serves ``root``."""
+
+    url: str  # webdav://127.0.0.1:PORT/<area>
+    root: Path
+    users: dict[str, str] = field(default_factory=dict)
+
+
+class WebdavServer(_ChildServer):
+    """wsgidav serving ``root``; anonymous and writable, unless ``users`` (name → password) is
+    given: then HTTP basic auth is required."""
+
+    name = "WebDAV server"
+    modules = ("wsgidav", "cheroot")
 
     def __init__(self, root: Path, users: dict[str, str] | None = None) -> None:
+        super().__init__()
         self.root = root
         self.users = dict(users or {})
-        self.port = 0
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._areas = 0
 
     @property
     def url(self) -> str:
         """``webdav://127.0.0.1:PORT`` (the storage maps webdav:// to http://)."""
         return f"webdav://{_HOST}:{self.port}"
 
-    @property
-    def http_url(self) -> str:
-        return f"http://{_HOST}:{self.port}"
+    def config(self) -> dict[str, Any]:
+        return {"kind": "webdav", "root": str(self.root), "users": self.users}
 
-    def start(self) -> None:
-        _need("wsgidav", "wsgidav")
-        _need("cheroot", "cheroot")
-        from cheroot import wsgi
-        from wsgidav.wsgidav_app import WsgiDAVApp
-
-        user_mapping: dict[str, Any] = (
-            {"*": {name: {"password": pw} for name, pw in self.users.items()}}
-            if self.users
-            else {"*": True}
-        )
-        app = WsgiDAVApp(
-            {
-                "host": _HOST,
-                "port": 0,
-                "provider_mapping": {"/": str(self.root)},
-                "simple_dc": {"user_mapping": user_mapping},
-                "http_authenticator": {
-                    "accept_basic": True,
-                    "accept_digest": False,
-                    "default_to_digest": False,
-                },
-                "dir_browser": {"enable": False},
-                "verbose": 0,
-                "logging": {"enable": False},
-            }
-        )
-        self._server = wsgi.Server((_HOST, 0), app, numthreads=4)
-        self._server.prepare()
-        self.port = self._server.bind_addr[1]
-        self._thread = threading.Thread(target=self._server.serve, name="webdav-server")
-        self._thread.start()
-        _wait_until(lambda: _connects(self.port), "the WebDAV server", self._thread.is_alive)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-        if self._thread is not None:
-            self._thread.join(10)
+    def area(self) -> WebdavArea:
+        """A new, empty directory of its own on this server."""
+        self._areas += 1
+        name = f"t{self._areas}"
+        (self.root / name).mkdir()
+        return WebdavArea(url=f"{self.url}/{name}", root=self.root / name, users=self.users)
 
 
-class FtpServer(_Server):
-    """pyftpdlib serving ``root`` to anonymous (read and write) and to ``user``/``password``."""
+def _serve_webdav(config: dict[str, Any]) -> None:
+    from wsgidav.wsgidav_app import WsgiDAVApp
 
-    user = "ftpuser"
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.password = "ftp-" + secrets.token_hex(8)
-        self.port = 0
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"ftp://{_HOST}:{self.port}"
-
-    def start(self) -> None:
-        _need("pyftpdlib", "pyftpdlib")
-        with warnings.catch_warnings():
-            # On Python < 3.12 pyftpdlib is built on the standard library's asyncore, which
-            # warns that it is deprecated (3.12+ gets the pyasyncore backport instead).
-            warnings.filterwarnings("ignore", "The asyn(core|chat) module is deprecated")
-            from pyftpdlib.authorizers import DummyAuthorizer
-            from pyftpdlib.handlers import FTPHandler
-            from pyftpdlib.servers import FTPServer
-
-        # "e l r a d f m w M T": every permission, writes included.
-        perm = "elradfmwMT"
-        authorizer = DummyAuthorizer()
-        authorizer.add_user(self.user, self.password, str(self.root), perm=perm)
-        with warnings.catch_warnings():
-            # A writable anonymous login is what this test server is for.
-            warnings.filterwarnings("ignore", "write permissions assigned to anonymous user")
-            authorizer.add_anonymous(str(self.root), perm=perm)
-
-        handler = type(
-            "Handler",
-            (FTPHandler,),
-            # No 3 s pause after a failed login (a guard against guessing, slow in tests).
-            {"authorizer": authorizer, "timeout": 30, "auth_failed_timeout": 0},
-        )
-        # pyftpdlib logs every command to stderr unless its logger has a handler already.
-        ftp_log = logging.getLogger("pyftpdlib")
-        if not ftp_log.handlers:
-            ftp_log.addHandler(logging.NullHandler())
-        self._server = FTPServer((_HOST, 0), handler)
-        self.port = self._server.address[1]
-        self._thread = threading.Thread(target=self._serve, name="ftp-server")
-        self._thread.start()
-        _wait_until(lambda: _connects(self.port), "the FTP server", self._thread.is_alive)
-
-    def _serve(self) -> None:
-        # Polls, so that stop() ends the loop here: pyftpdlib's IO loop is not thread safe.
-        try:
-            while not self._stopping.is_set():
-                self._server.ioloop.loop(0.05, blocking=False)
-        finally:
-            self._server.close_all()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(10)
+    users: dict[str, str] = config["users"]
+    user_mapping: dict[str, Any] = (
+        {"*": {name: {"password": pw} for name, pw in users.items()}} if users else {"*": True}
+    )
+    app = WsgiDAVApp(
+        {
+            "host": _HOST,
+            "port": 0,
+            "provider_mapping": {"/": config["root"]},
+            "simple_dc": {"user_mapping": user_mapping},
+            "http_authenticator": {
+                "accept_basic": True,
+                "accept_digest": False,
+                "default_to_digest": False,
+            },
+            "dir_browser": {"enable": False},
+            "verbose": 1,
+            "logging": {"enable": False},
+        }
+    )
+    _serve_wsgi(app)
 
 
-class MotoServer(_Server):
-    """moto's S3 endpoint in a child process; requests must be signed with :attr:`key`."""
+# -- S3 -----------------------------------------------------------------------------------
 
+
+class MotoServer(_ChildServer):
+    """moto's S3 endpoint; requests must be signed with :attr:`key` and :attr:`secret`."""
+
+    name = "moto S3 server"
+    modules = ("moto", "boto3", "cheroot")
     region = "us-east-1"
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.key = ""
         self.secret = ""
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self._buckets = 0
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{_HOST}:{self.port}"
 
+    def config(self) -> dict[str, Any]:
+        return {"kind": "moto"}
+
     def start(self) -> None:
-        _need("moto", "moto[server]")
-        _need("boto3", "moto[server]")
-        _need("cheroot", "cheroot")
-        # A file, not a pipe: nobody reads a pipe while tests run, and a full one would block it.
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()
-        self._process = subprocess.Popen(
-            [sys.executable, __file__, "moto", str(self.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C meant for pytest does not reach it first
-        )
-        process = self._process
-        try:
-            _wait_until(
-                lambda: _connects(self.port), "the moto S3 server", lambda: process.poll() is None
-            )
-        except RuntimeError as exc:
-            self._log.seek(0)
-            tail = self._log.read()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"{exc}; its output:\n{tail}") from None
+        super().start()
         self._enforce_auth()
 
     def _enforce_auth(self) -> None:
@@ -333,24 +316,8 @@ class MotoServer(_Server):
             s3.close()
         return name
 
-    def stop(self) -> None:
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            self._log.close()
 
-
-def _serve_moto(port: int) -> None:
-    """The child process of :class:`MotoServer`: moto's WSGI app on cheroot until SIGTERM."""
-    from cheroot import wsgi
+def _serve_moto(config: dict[str, Any]) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     moto = DomainDispatcherApplication(create_backend_app)
@@ -361,12 +328,91 @@ def _serve_moto(port: int) -> None:
         environ.setdefault("RAW_URI", environ.get("REQUEST_URI", ""))
         return moto(environ, start_response)
 
-    # Ended by SIGTERM's default action: all its state is in memory.
-    wsgi.Server((_HOST, port), app).start()
+    _serve_wsgi(app)
+
+
+def _serve_wsgi(app: Any) -> None:
+    from cheroot import wsgi
+
+    server = wsgi.Server((_HOST, 0), app, numthreads=4)
+    server.prepare()
+    _announce(server.bind_addr[1])
+    server.serve()
+
+
+# -- FTP ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FtpArea:
+    """One test's directory on an FTP server: ``url`` serves ``root``."""
+
+    url: str  # ftp://127.0.0.1:PORT/<area>
+    root: Path
+    user: str
+    password: str
+
+
+class FtpServer(_ChildServer):
+    """pyftpdlib serving ``root`` to anonymous (read and write) and to :attr:`user` with
+    :attr:`password`."""
+
+    name = "FTP server"
+    modules = ("pyftpdlib",)
+    user = "ftpuser"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.password = "ftp-" + secrets.token_hex(8)
+        self._areas = 0
+
+    @property
+    def url(self) -> str:
+        return f"ftp://{_HOST}:{self.port}"
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "ftp", "root": str(self.root), "user": self.user, "password": self.password}
+
+    def area(self) -> FtpArea:
+        """A new, empty directory of its own on this server."""
+        self._areas += 1
+        name = f"t{self._areas}"
+        (self.root / name).mkdir()
+        return FtpArea(
+            url=f"{self.url}/{name}", root=self.root / name, user=self.user, password=self.password
+        )
+
+
+def _serve_ftp(config: dict[str, Any]) -> None:
+    import logging
+
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
+
+    perm = "elradfmwMT"  # every permission, writes included
+    authorizer = DummyAuthorizer()
+    authorizer.add_user(config["user"], config["password"], config["root"], perm=perm)
+    authorizer.add_anonymous(config["root"], perm=perm)  # warns (to stderr): meant here
+    handler = type(
+        "Handler",
+        (FTPHandler,),
+        # No 3 s pause after a failed login (a guard against guessing, slow in tests).
+        {"authorizer": authorizer, "timeout": 60, "auth_failed_timeout": 0},
+    )
+    logging.getLogger("pyftpdlib").addHandler(logging.NullHandler())  # no log of each command
+    server = FTPServer((_HOST, 0), handler)
+    _announce(server.address[1])
+    server.serve_forever(handle_exit=False)
+
+
+def _announce(port: int) -> None:
+    """Tell the parent the port; from then on stdout (which it no longer reads) is stderr."""
+    print(port, flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["moto"] and len(sys.argv) == 3:
-        _serve_moto(int(sys.argv[2]))
-    else:
-        sys.exit(f"usage: {sys.argv[0]} moto PORT")
+    _config = json.load(sys.stdin)
+    {"webdav": _serve_webdav, "moto": _serve_moto, "ftp": _serve_ftp}[_config["kind"]](_config)

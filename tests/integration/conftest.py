@@ -1,4 +1,5 @@
-"""Fixtures for tests that need real services (docker, bubblewrap, an old TES client).
+"""Fixtures for tests that need real services (docker, bubblewrap, an old TES client, WebDAV,
+S3 and FTP servers).
 
 A service that is missing fails the test with how to start it; nothing is skipped.
 Every test in this folder is marked ``integration``.
@@ -12,6 +13,16 @@ from typing import TypeVar
 
 import pytest
 from tests.helpers import services
+from tests.integration.storage.fixtures import (  # noqa: F401 -- fixtures for every test here
+    ftp_area,
+    ftp_server,
+    moto_server,
+    s3_bucket,
+    webdav_area,
+    webdav_auth_area,
+    webdav_auth_server,
+    webdav_server,
+)
 
 T = TypeVar("T")
 _HERE = Path(__file__).resolve().parent

@@ -144,9 +144,6 @@ class FtpStorage(FsspecStorage):
                 raise refused from None
             ftp.rename(tmp, path)
 
-    def remove(self, fs: FTPFileSystem, path: str) -> None:
-        fs.ftp.delete(path)
-
     def classify(self, exc: BaseException) -> Failure | None:
         if isinstance(exc, ftplib.error_perm | ftplib.error_temp):
             return _reply(str(exc))

@@ -57,6 +57,7 @@ __all__ = [
     "FsspecStorage",
     "LocalError",
     "SourceReader",
+    "exception_chain",
     "scrub",
 ]
 

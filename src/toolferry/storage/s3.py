@@ -118,12 +118,16 @@ class S3Storage(FsspecStorage):
 
     @contextlib.contextmanager
     def connection(self, url: str, credential: Credential | None) -> Iterator[S3FileSystem]:
-        signed = credential is not None and bool(credential.access_key)
+        keys: dict[str, str | None] = {}
+        if credential is not None and credential.access_key:
+            keys = {
+                "key": credential.access_key,
+                "secret": credential.secret_key,
+                "token": credential.session_token,
+            }
         fs = S3FileSystem(
-            anon=not signed,
-            key=credential.access_key if signed and credential else None,
-            secret=credential.secret_key if signed and credential else None,
-            token=credential.session_token if signed and credential else None,
+            anon=not keys,  # unsigned: a public bucket, or access denied
+            **keys,
             endpoint_url=self.endpoint_url,
             client_kwargs={"region_name": self.region} if self.region else {},
             config_kwargs={
@@ -209,8 +213,10 @@ def _client_error(exc: ClientError) -> Failure:
         return Failure(f"access denied ({http}): {_DENIED[code]}")
     if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled") or status == 403:
         return Failure(f"access denied ({http})")
-    if code in ("EntityTooLarge", "QuotaExceeded", "XMinioStorageFull"):
+    if code in ("QuotaExceeded", "XMinioStorageFull", "XMinioAdminBucketQuotaExceeded"):
         return Failure(f"disk full: the store refused the object ({code})")
+    if code == "EntityTooLarge":
+        return Failure("the object is larger than the store accepts (EntityTooLarge)")
     transient = code in _TRANSIENT_CODES or status == 429 or (status or 0) >= 500
     message = str(error.get("Message") or "").strip()
     return Failure(f"S3 error {code} ({http})" + (f": {message}" if message else ""), transient)

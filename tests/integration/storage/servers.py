@@ -7,11 +7,11 @@
 - :class:`FtpServer`: pyftpdlib; anonymous login (writable) and one user with a password.
 
 Each runs in a child process (this file, run as a script: it reads its configuration as JSON
-from stdin, binds a free port, prints it, and serves until SIGTERM), so that nothing of a
-server (threads, sockets, warnings, global state) lives in the test process. Each is a context
-manager: it waits until the server answers, and on exit stops the child and reaps it.
-Servers are meant to be shared by many tests: :meth:`WebdavServer.area` and
-:meth:`FtpServer.area` give each test its own directory on them.
+from stdin, binds a free port, prints it, and serves until SIGTERM or until the test process is
+gone), so that nothing of a server (threads, sockets, warnings, global state) lives in the test
+process. Each is a context manager: it waits until the server answers, and on exit stops the
+child and reaps it. Servers are meant to be shared by many tests: :meth:`WebdavServer.area`
+and :meth:`FtpServer.area` give each test its own directory on them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -413,6 +414,19 @@ def _announce(port: int) -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
+def _exit_with_parent() -> None:
+    """End this server when the test process ends, even if it had no time to stop it."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 if __name__ == "__main__":
+    _exit_with_parent()
     _config = json.load(sys.stdin)
     {"webdav": _serve_webdav, "moto": _serve_moto, "ftp": _serve_ftp}[_config["kind"]](_config)

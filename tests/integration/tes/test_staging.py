@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from tests.integration.storage.http_server import FileServer
+from tests.integration.storage.servers import FtpArea, MotoServer, WebdavArea
 from tests.integration.tes.tessupport import RunningHub, error_detail, file_url, running_hub, sh
 
 from toolferry.config import Settings
@@ -43,7 +44,10 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
         thread.join()
 
 
-def _hub(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[RunningHub]:
+def _hub(
+    tmp_path_factory: pytest.TempPathFactory, runtime: str, moto: MotoServer
+) -> Iterator[RunningHub]:
+    """A hub whose site reaches the test S3 endpoint with a site-wide credential."""
     root = tmp_path_factory.mktemp(f"staging-{runtime}")
     allowed = root / "allowed"
     allowed.mkdir()
@@ -53,6 +57,11 @@ def _hub(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[Run
         file_allowed_dirs=[allowed],
         capacity_cpus=8,
         transfer_attempts=2,
+        s3_endpoint_url=moto.endpoint_url,
+        s3_region=moto.region,
+        storage_credentials=[
+            {"prefix": "s3://", "access_key": moto.key, "secret_key": moto.secret}
+        ],
     )
     with running_hub(settings) as running:
         yield running
@@ -60,14 +69,16 @@ def _hub(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[Run
 
 @pytest.fixture(scope="module")
 def docker_hub(
-    busybox_image: str, tmp_path_factory: pytest.TempPathFactory
+    busybox_image: str, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningHub]:
-    yield from _hub(tmp_path_factory, "docker")
+    yield from _hub(tmp_path_factory, "docker", moto_server)
 
 
 @pytest.fixture(scope="module")
-def none_hub(bwrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    yield from _hub(tmp_path_factory, "none")
+def none_hub(
+    bwrap: str, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningHub]:
+    yield from _hub(tmp_path_factory, "none", moto_server)
 
 
 @pytest.fixture(scope="module", params=["docker", "none"])
@@ -242,6 +253,91 @@ def test_credentials_in_urls_are_never_shown(hub: RunningHub, web: FileServer) -
     text = str(task)
     assert "s3cr3t-pw" not in text
     assert f"http://***@{host}/{name}.txt" in text
+
+
+def test_s3_inputs_and_outputs(hub: RunningHub, moto_server: MotoServer, s3_bucket: str) -> None:
+    s3 = moto_server.client()
+    try:
+        s3.put_object(Bucket=s3_bucket, Key="in/reads.txt", Body=b"ACGT\n")
+        s3.put_object(Bucket=s3_bucket, Key="in/dir/a.txt", Body=b"a\n")
+        s3.put_object(Bucket=s3_bucket, Key="in/dir/sub/b.txt", Body=b"b\n")
+        task = hub.api.run(
+            {
+                "inputs": [
+                    {"path": "/in/reads.txt", "url": f"s3://{s3_bucket}/in/reads.txt"},
+                    {"path": "/in/dir", "url": f"s3://{s3_bucket}/in/dir", "type": "DIRECTORY"},
+                ],
+                "outputs": [
+                    {"path": "/out/count.txt", "url": f"s3://{s3_bucket}/out/count.txt"},
+                    {"path": "/out/*.log", "url": f"s3://{s3_bucket}/logs", "path_prefix": "/out"},
+                ],
+                "executors": [
+                    sh(
+                        "cat /in/reads.txt /in/dir/a.txt /in/dir/sub/b.txt | wc -l > /out/count.txt"
+                        " && echo one > /out/1.log && echo two > /out/2.log"
+                    )
+                ],
+            }
+        )
+        assert task["state"] == "COMPLETE", task
+        body = s3.get_object(Bucket=s3_bucket, Key="out/count.txt")["Body"].read()
+        assert body.strip() == b"3"
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"])
+        assert {"logs/1.log", "logs/2.log"} <= set(keys)
+        assert last_log(task)["metadata"]["sha256:/in/reads.txt"] == sha(b"ACGT\n")
+        assert moto_server.secret not in str(task)
+    finally:
+        s3.close()
+
+
+def test_webdav_with_the_users_own_credentials(
+    hub: RunningHub, webdav_auth_area: WebdavArea
+) -> None:
+    (webdav_auth_area.root / "ref").mkdir()
+    (webdav_auth_area.root / "ref" / "genome.fa").write_text(">chr1\nACGT\n")
+    task = {
+        "inputs": [
+            {"path": "/data/ref", "url": f"{webdav_auth_area.url}/ref", "type": "DIRECTORY"}
+        ],
+        "outputs": [{"path": "/out/n.txt", "url": f"{webdav_auth_area.url}/results/n.txt"}],
+        "executors": [sh("grep -c '>' /data/ref/genome.fa > /out/n.txt")],
+    }
+    denied = hub.api.run(task)
+    assert denied["state"] == "SYSTEM_ERROR"
+    assert "401" in system_logs(denied), denied
+    ((user, password),) = webdav_auth_area.users.items()
+    name = uniq("dav")
+    stored = hub.api.http.put(
+        f"/toolferry/v1/credentials/{name}",
+        json={"prefix": webdav_auth_area.url, "username": user, "password": password},
+    )
+    assert stored.status_code == 201, stored.text
+    try:
+        done = hub.api.run(task)
+        assert done["state"] == "COMPLETE", done
+        assert (webdav_auth_area.root / "results" / "n.txt").read_text() == "1\n"
+        assert password not in str(done) + str(denied)
+    finally:
+        hub.api.http.delete(f"/toolferry/v1/credentials/{name}")
+
+
+def test_ftp_inputs_and_outputs(hub: RunningHub, ftp_area: FtpArea) -> None:
+    (ftp_area.root / "in.txt").write_text("over ftp\n")
+    host = ftp_area.url.removeprefix("ftp://")
+    login = f"ftp://{ftp_area.user}:{ftp_area.password}@{host}"
+    task = hub.api.run(
+        {
+            "inputs": [{"path": "/in/x.txt", "url": f"{ftp_area.url}/in.txt"}],
+            "outputs": [
+                {"path": "/out/d", "url": f"{login}/results", "type": "DIRECTORY"},
+            ],
+            "executors": [sh("mkdir -p /out/d/s && cp /in/x.txt /out/d/s/y.txt")],
+        }
+    )
+    assert task["state"] == "COMPLETE", task
+    assert (ftp_area.root / "results" / "s" / "y.txt").read_text() == "over ftp\n"
+    assert ftp_area.password not in str(task)
+    assert not [p for p in (ftp_area.root / "results" / "s").iterdir() if p.name != "y.txt"]
 
 
 # -- failures ----------------------------------------------------------------------------------

@@ -160,8 +160,12 @@ def client_error(code: str, status: int, message: str = "") -> ClientError:
         ),
         (client_error("InvalidObjectState", 403), Failure("access denied (HTTP 403)")),
         (
+            client_error("XMinioStorageFull", 507),
+            Failure("disk full: the store refused the object (XMinioStorageFull)"),
+        ),
+        (
             client_error("EntityTooLarge", 400),
-            Failure("disk full: the store refused the object (EntityTooLarge)"),
+            Failure("the object is larger than the store accepts (EntityTooLarge)"),
         ),
         (
             client_error("InvalidArgument", 400, "bad"),

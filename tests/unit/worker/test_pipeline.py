@@ -18,9 +18,9 @@ from toolferry.runtimes.base import ExecSpec, RuntimeFailure
 from toolferry.storage.cache import InputCache
 from toolferry.storage.memory import MemoryStorage
 from toolferry.storage.router import StorageRouter, default_router
-from toolferry.worker.transfers import Transfers
 from toolferry.worker.journal import Journal, Phase
 from toolferry.worker.pipeline import Worker, WorkerOptions
+from toolferry.worker.transfers import Transfers
 
 
 class MemorySink:

@@ -30,10 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
+if TYPE_CHECKING:  # imported where used: cryptography costs ~0.25 s at every CLI start
+    from cryptography.fernet import Fernet
 
 from toolferry.domain.errors import InvalidTask, ToolferryError
 from toolferry.storage.base import Credential
@@ -98,6 +99,12 @@ class CredentialInfo:
     headers: tuple[str, ...]  # header names; their values are secret
     created_at: datetime
     updated_at: datetime
+
+
+def _invalid_token() -> type[Exception]:
+    from cryptography.fernet import InvalidToken
+
+    return InvalidToken
 
 
 def _info(record: StoredCredential) -> CredentialInfo:
@@ -252,6 +259,8 @@ class CredentialKey:
     def _load(self, create: bool) -> Fernet:
         raw = self._key if isinstance(self._key, bytes) else self._read(self._key, create)
         try:
+            from cryptography.fernet import Fernet
+
             return Fernet(raw.strip())
         except ValueError:
             raise CredentialKeyError(
@@ -282,6 +291,8 @@ class CredentialKey:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
             try:
                 with os.fdopen(fd, "wb") as file:
+                    from cryptography.fernet import Fernet
+
                     file.write(Fernet.generate_key() + b"\n")
                     file.flush()
                     os.fsync(file.fileno())
@@ -365,7 +376,7 @@ class CredentialService:
         what = f"storage credential {record.name!r} of {record.owner}"
         try:
             payload = json.loads(fernet.decrypt(record.sealed.encode()))
-        except InvalidToken:
+        except _invalid_token():
             raise CredentialKeyError(
                 f"cannot decrypt the {what}: {self._key.where} is not the key it was saved "
                 "with; restore that key, or delete the credential and add it again"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -39,16 +38,6 @@ class FtpStorage(FsspecStorage):
     """Files on an FTP server (plain FTP; passive mode)."""
 
     schemes: tuple[str, ...] = ("ftp",)
-
-    def __init__(
-        self,
-        *,
-        timeout: float = 60,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(timeout=timeout, attempts=attempts, backoff=backoff, sleep=sleep)
 
     def refusal(self, url: str, *, write: bool) -> str | None:
         parts = urlsplit(url)

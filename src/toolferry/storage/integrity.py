@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import re
 import threading
 from pathlib import Path
@@ -79,38 +78,81 @@ def tree_digest(root: Path) -> tuple[str, int, dict[str, str]]:
 
 
 class HashingWriter:
-    """Writes chunks to a binary file and hashes them in a helper thread at the same time.
+    """Writes chunks to a binary file while a helper thread hashes what has been written.
 
-    ``hashlib`` releases the GIL on large buffers, so hashing overlaps with the network reads
-    of the caller instead of adding a second pass over the file.
+    The helper reads the file back (from the page cache) behind the writer rather than being
+    handed each chunk: per-chunk hand-offs between threads cost more than the hashing itself
+    (measured: 1 GiB over loopback in 2.4 s with a queue of chunks, 1.3 s following the file,
+    1.2 s for curl without any hash). ``fh`` must be a real file opened for writing.
     """
 
     def __init__(self, fh: BinaryIO) -> None:
         self._fh = fh
+        self._reader = os.open(fh.name, os.O_RDONLY)
         self._digest = hashlib.sha256()
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._written = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._hash, name="sha256", daemon=True)
         self._thread.start()
         self.size = 0
 
     def _hash(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._digest.update(chunk)
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        position = 0
+        try:
+            while True:
+                with self._changed:
+                    while self._written == position and not self._done:
+                        self._changed.wait()
+                    available, done = self._written, self._done
+                if available == position and done:
+                    return
+                while position < available:
+                    count = os.preadv(
+                        self._reader, [view[: min(CHUNK, available - position)]], position
+                    )
+                    if count <= 0:
+                        raise OSError(f"{self._fh.name} is shorter than what was written")
+                    self._digest.update(view[:count])
+                    position += count
+        except BaseException as exc:
+            self._error = exc
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         self._fh.write(chunk)
-        self._queue.put(chunk)
         self.size += len(chunk)
+        # Wake the helper once per CHUNK, not per network read: each wake-up contends for the
+        # GIL with the reading thread.
+        if self.size - self._written >= CHUNK:
+            self._announce()
+
+    def _announce(self) -> None:
+        # The reader must see the bytes: flush Python's buffer before announcing them.
+        self._fh.flush()
+        with self._changed:
+            self._written = self.size
+            self._changed.notify()
 
     def hexdigest(self) -> str:
         """The sha256 of everything written; ends the helper thread."""
         self._close()
+        if self._error is not None:
+            raise self._error
         return self._digest.hexdigest()
 
     def _close(self) -> None:
         if self._thread.is_alive():
-            self._queue.put(None)
+            self._announce()
+            with self._changed:
+                self._done = True
+                self._changed.notify()
             self._thread.join()
+        if self._reader >= 0:
+            os.close(self._reader)
+            self._reader = -1
 
     def __enter__(self) -> HashingWriter:
         return self

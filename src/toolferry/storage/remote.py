@@ -41,6 +41,7 @@ from toolferry.storage.base import Credential, ObjectInfo, Operation, StorageErr
 from toolferry.storage.file import (
     inside,
     join_url,
+    os_cause,
     replacing,
     replacing_dir,
     require_dir,
@@ -94,10 +95,7 @@ class LocalError(Exception):
 
     @classmethod
     def of(cls, exc: OSError) -> LocalError:
-        cause = (exc.strerror or type(exc).__name__).lower()
-        if exc.filename is not None:
-            cause = f"{cause}: {exc.filename}"
-        return cls(cause, exc)
+        return cls(os_cause(exc), exc)
 
 
 class _CutShort(Exception):
@@ -184,8 +182,8 @@ class FsspecStorage(abc.ABC):
     def __init__(
         self,
         *,
-        timeout: float,
-        attempts: int,
+        timeout: float = 60,
+        attempts: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import fsspec.asyn
-from aiobotocore.session import AioSession
-from botocore.exceptions import (
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    HTTPClientError,
-    ReadTimeoutError,
-)
-from s3fs import S3FileSystem
+
+if TYPE_CHECKING:  # imported where used: s3fs and botocore cost ~0.3 s at every start
+    from aiobotocore.session import AioSession
+    from botocore.exceptions import ClientError
+    from s3fs import S3FileSystem
 
 from toolferry.storage.base import Credential, StorageError, Uploaded
 from toolferry.storage.integrity import CHUNK
@@ -85,7 +82,8 @@ class S3Storage(FsspecStorage):
         # Shared by every connection: it caches botocore's service models (making a client
         # from scratch costs a tenth of a second) and holds no credentials, which each client
         # gets explicitly. Clients are made on fsspec's one IO thread, one at a time.
-        self._botocore = AioSession()
+        self._aio_session: AioSession | None = None
+        self._aio_lock = threading.Lock()
 
     def refusal(self, url: str, *, write: bool) -> str | None:
         parts = urlsplit(url)
@@ -125,6 +123,8 @@ class S3Storage(FsspecStorage):
                 "secret": credential.secret_key,
                 "token": credential.session_token,
             }
+        from s3fs import S3FileSystem
+
         fs = S3FileSystem(
             anon=not keys,  # unsigned: a public bucket, or access denied
             **keys,
@@ -136,7 +136,7 @@ class S3Storage(FsspecStorage):
                 # Retries are ours (toolferry.storage.retry), counted in attempts.
                 "retries": {"total_max_attempts": 1},
             },
-            session=self._botocore,
+            session=self._botocore(),
             skip_instance_cache=True,
             use_listings_cache=False,
         )
@@ -186,7 +186,23 @@ class S3Storage(FsspecStorage):
             out.closed = True
             raise
 
+    def _botocore(self) -> AioSession:
+        with self._aio_lock:
+            if self._aio_session is None:
+                from aiobotocore.session import AioSession
+
+                self._aio_session = AioSession()
+            return self._aio_session
+
     def classify(self, exc: BaseException) -> Failure | None:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            HTTPClientError,
+            ReadTimeoutError,
+        )
+
         if isinstance(exc, ClientError):
             return _client_error(exc)
         if isinstance(exc, ConnectTimeoutError):

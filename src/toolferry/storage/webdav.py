@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -51,16 +50,6 @@ class WebdavStorage(FsspecStorage):
     """Files on any WebDAV server (RFC 4918)."""
 
     schemes: tuple[str, ...] = ("webdav", "webdavs")
-
-    def __init__(
-        self,
-        *,
-        timeout: float = 60,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(timeout=timeout, attempts=attempts, backoff=backoff, sleep=sleep)
 
     def refusal(self, url: str, *, write: bool) -> str | None:
         parts = urlsplit(url)

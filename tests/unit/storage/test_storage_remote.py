@@ -216,7 +216,7 @@ def test_a_local_failure_is_reported_as_such_and_not_retried(
     storage.fail("download-midway", LocalError.of(OSError(errno.ENOSPC, "No space left")))
     with pytest.raises(StorageError) as info:
         storage.get("fake://host/f", work / "f", directory=False)
-    assert info.value.cause == "no space left"
+    assert info.value.cause == "disk full (no space left)"
     # The cache tells a full disk from the OSError there.
     assert isinstance(info.value.__cause__, OSError)
     assert info.value.__cause__.errno == errno.ENOSPC

@@ -1,4 +1,4 @@
-"""`toolferry demo`: start an embedded hub and run three small tasks that show what it does."""
+"""`toolferry demo`: start an embedded hub and run four small tasks that show what it does."""
 
 from __future__ import annotations
 
@@ -37,11 +37,23 @@ class DemoTask:
     document: dict[str, Any]
 
 
-def demo_tasks(image: str, output_dir: Path, run_id: str) -> list[DemoTask]:
-    """The three demo tasks. Commands use only sh, cat, tr, wc and echo, which the busybox
-    image has and every host running the none runtime has too."""
+def write_reference(folder: Path) -> None:
+    """The demo's reference data (a DIRECTORY input); left as it is when present, so that a
+    second demo takes it from the site's input cache."""
+    genes = folder / "genes.txt"
+    if not genes.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        genes.write_text("BRCA2\nTP53\nAPOE\nBRCA1\nEGFR\nTP53\n", encoding="utf-8")
+
+
+def demo_tasks(
+    image: str, output_dir: Path, run_id: str, reference: Path | None = None
+) -> list[DemoTask]:
+    """The four demo tasks. Commands use only sh, cat, tr, wc, sort, uniq and echo, which the
+    busybox image has and every host running the none runtime has too."""
     tags = {"toolferry-demo": run_id}
     shout = output_dir / "shout.txt"
+    reference = reference or output_dir.parent / "reference"
     return [
         DemoTask(
             key="hello",
@@ -88,6 +100,41 @@ def demo_tasks(image: str, output_dir: Path, run_id: str) -> list[DemoTask]:
                             'echo "words in /shared/words.txt: $(wc -w < /shared/words.txt)"',
                         ],
                     },
+                ],
+                "tags": tags,
+            },
+        ),
+        DemoTask(
+            key="data",
+            what=(
+                "a DIRECTORY input is staged through the input cache (read-only), two "
+                "wildcard outputs are uploaded, and every file's sha256 is recorded"
+            ),
+            expected="COMPLETE",
+            document={
+                "name": "demo-data",
+                "description": "Directory input → sort | uniq -c → wildcard outputs",
+                "inputs": [
+                    {"path": "/ref", "url": reference.as_uri(), "type": "DIRECTORY"},
+                ],
+                "outputs": [
+                    {
+                        "path": "/out/*.txt",
+                        "url": (output_dir / "results").as_uri(),
+                        "path_prefix": "/out",
+                    }
+                ],
+                "executors": [
+                    {
+                        "image": image,
+                        "command": [
+                            "sh",
+                            "-c",
+                            "sort /ref/genes.txt > /out/sorted.txt"
+                            " && uniq -c /out/sorted.txt > /out/counts.txt"
+                            " && cat /out/counts.txt",
+                        ],
+                    }
                 ],
                 "tags": tags,
             },
@@ -190,17 +237,28 @@ def _show(console: Console, item: DemoTask, task: dict[str, Any]) -> None:
         if local is not None and local.is_file():
             content = local.read_text(encoding="utf-8", errors="replace")
             console.print(Text.assemble(("  which now holds: ", "dim"), content.rstrip("\n")))
+    for key, digest in sorted((attempt.get("metadata") or {}).items()):
+        if key.startswith("sha256:"):
+            console.print(
+                Text.assemble(
+                    ("sha256 ", "dim"),
+                    key.removeprefix("sha256:"),
+                    " ",
+                    (str(digest)[:16] + "…", "dim"),
+                )
+            )
     for line in attempt.get("system_logs") or []:
         console.print(Text(f"system: {line}", style="yellow"))
 
 
 def demo(ctx: typer.Context) -> None:
-    """Run three example tasks on an embedded hub and show how they went.
+    """Run four example tasks on an embedded hub and show how they went.
 
     Starts a hub inside this command (on this machine's data directory), says which runtime it
     chose and why, then submits: a task whose inline input becomes an output file in the hub's
-    storage, a two-step task sharing a volume, and a task that fails on purpose. Exit status 0
-    when every task ended as intended.
+    storage, a two-step task sharing a volume, a task that stages a directory input through
+    the input cache and uploads wildcard outputs with their checksums, and a task that fails
+    on purpose. Exit status 0 when every task ended as intended.
     """
     settings: Settings = deps(ctx).settings()
     console = out()
@@ -221,7 +279,9 @@ def demo(ctx: typer.Context) -> None:
             console.print("executors run as host processes (the image is ignored)\n")
 
         # The image is named for the none runtime too: TES requires one, and it is ignored.
-        items = demo_tasks(DEMO_IMAGE, output_dir, run_id)
+        reference = settings.storage_dir / "demo" / "reference"
+        write_reference(reference)
+        items = demo_tasks(DEMO_IMAGE, output_dir, run_id, reference)
         ids: dict[str, str] = {}
         for number, item in enumerate(items, start=1):
             ids[item.key] = client.create(item.document)
@@ -265,6 +325,6 @@ def demo(ctx: typer.Context) -> None:
         )
         raise CliError(f"some demo tasks did not end as intended{hint}", exit_code=1)
     console.print(
-        "\n[green]All three tasks ended as intended.[/] "
+        "\n[green]All four tasks ended as intended.[/] "
         "See them again with `toolferry task list --tag toolferry-demo`."
     )

@@ -370,11 +370,15 @@ def test_demo_with_the_none_runtime(
         "words in /shared/words.txt: 9",
         "error: input.csv: no such file",
         "EXECUTOR_ERROR",
-        "All three tasks ended as intended",
+        "sha256 /ref",
+        "sha256 /out/counts.txt",
+        "All four tasks ended as intended",
     ):
         assert expected in result.stdout, expected
     outputs = list((data_dir / "storage" / "demo").glob("*/shout.txt"))
     assert [p.read_text(encoding="utf-8") for p in outputs] == ["HELLO FROM TOOLFERRY\n"]
+    (counts,) = (data_dir / "storage" / "demo").glob("*/results/counts.txt")
+    assert "2 TP53" in counts.read_text(encoding="utf-8")
 
 
 def test_demo_with_the_docker_runtime(
@@ -385,7 +389,7 @@ def test_demo_with_the_docker_runtime(
     assert result.exit_code == 0, result.output
     assert "runtime docker" in result.stdout
     assert f"executors run in the image {busybox_image}" in result.stdout
-    assert "All three tasks ended as intended" in result.stdout
+    assert "All four tasks ended as intended" in result.stdout
 
 
 def test_a_terminated_run_cancels_its_task(bwrap: str, tmp_path: Path) -> None:

@@ -1,15 +1,21 @@
 """http:// and https:// URLs: GET downloads, PUT uploads, HEAD stats; transient failures retried.
 
-Connection failures, 5xx and 429 answers are retried with a short exponential backoff; any other
-failure is reported at once as a :class:`StorageError` whose cause is in words ("HTTP 404 Not
-Found", "could not connect: connection refused", "timed out after 60s"). Downloads stream to a
-temporary file beside the destination and replace it only when complete.
+Connection failures, 5xx and 429 answers are retried with a short exponential backoff, and so is
+a download whose connection breaks mid-body (it starts over); any other failure is reported at
+once as a :class:`StorageError` whose cause is in words ("HTTP 404 Not Found", "could not
+connect: Connection refused", "timed out after 60s"). Downloads stream to a temporary file
+beside the destination and replace it only when complete.
+
+Downloads go through the standard library's ``http.client`` (:mod:`toolferry.storage.fetch`:
+it leaves the CPU to the sha256 thread); HEAD and PUT through httpx. Both honour proxies from
+the environment (``http_proxy``, ``https_proxy``, ``all_proxy``, ``no_proxy``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
 import os
 import re
 import ssl
@@ -23,6 +29,7 @@ import certifi
 import httpx
 
 from toolferry import __version__
+from toolferry.storage import fetch
 from toolferry.storage.base import Credential, ObjectInfo, Operation, StorageError, Uploaded
 from toolferry.storage.file import (
     inside,
@@ -118,22 +125,106 @@ class HttpStorage:
         if directory:
             raise StorageError(redact(url), "directory inputs cannot be fetched over HTTP")
         _require_valid(url)
-        with self._client(credential) as client:
-            response = self._send(client, "GET", url)
+        headers = self._headers(credential)
+        attempts = len(self.backoff) + 1
+        for attempt in range(1, attempts + 1):
             try:
-                with self._errors(url), replacing(dest) as tmp:
-                    with tmp.open("wb") as fh, HashingWriter(fh) as out:
-                        # Raw bytes: the file as the server stores it, never re-encoded.
-                        # Chunks as they arrive (up to CHUNK): re-chunking would copy each.
-                        for chunk in response.iter_raw():
-                            out.write(chunk)
+                return self._download(url, dest, headers)
+            except _Transient as exc:
+                if attempt == attempts:
+                    after = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise exc.error(after) from exc.__cause__
+            self._sleep(self.backoff[attempt - 1])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download(self, url: str, dest: Path, headers: Mapping[str, str]) -> str:
+        """One attempt: the sha256 of what landed at ``dest``; :class:`_Transient` if worth
+        another."""
+        shown = redact(url)
+        try:
+            answer = fetch.open_get(url, headers, timeout=self.timeout, context=_tls())
+        except (fetch.ConnectFailed, fetch.FetchError, OSError, http.client.HTTPException) as exc:
+            raise self._failure(shown, exc) from exc
+        with answer:
+            status = answer.status
+            if not 200 <= status < 300:
+                text = _status_text(status, answer.reason)
+                if status == 429 or status >= 500:
+                    raise _Transient(lambda after: HttpStatusError(shown, status, text + after))
+                raise HttpStatusError(shown, status, text)
+            expected = answer.headers.get("Content-Length", "")
+            buffer = bytearray(CHUNK)
+            view = memoryview(buffer)
+            readinto1 = answer.readinto1
+            try:
+                with answer.body(), replacing(dest) as tmp:
+                    # "r+b", not "wb": mkstemp made it empty, and ext4 answers a truncation to 0
+                    # by writing the whole file out at close (auto_da_alloc): +0.4 s per GiB.
+                    with tmp.open("r+b") as fh, HashingWriter(fh) as out:
+                        # Raw bytes: the file as the server stores it. One buffer, refilled
+                        # with what each read of the socket brings: no copy but into the file.
+                        while True:
+                            try:
+                                count = readinto1(view)
+                            except (OSError, http.client.HTTPException) as exc:
+                                raise self._body_failure(shown, exc, out.size, expected) from exc
+                            if not count:
+                                break
+                            out.write(view[:count])
                         digest = out.hexdigest()
-                    _check_length(url, response, out.size)
+                    if expected.isdigit() and int(expected) != out.size:
+                        # A connection cut short must not pass for a complete (smaller) file.
+                        raise _Transient.cause(
+                            shown, f"transfer cut short: received {out.size} of {expected} bytes"
+                        )
                     # mkstemp makes it 0600; a container running as another user must read it.
                     os.chmod(tmp, 0o644)
-            finally:
-                response.close()
+            except OSError as exc:  # the local file's: the network's are translated above
+                raise StorageError(shown, os_cause(exc)) from exc
         return digest
+
+    def _failure(self, shown: str, exc: Exception) -> StorageError | _Transient:
+        """What a failure before the body becomes: :class:`_Transient` if worth another try."""
+        if isinstance(exc, fetch.ConnectFailed):
+            error = exc.error
+            if isinstance(error, TimeoutError):
+                cause = f"could not connect: timed out after {self.timeout:g}s"
+            else:
+                cause = f"could not connect: {redact(_words(error))}"
+            return _Transient.cause(shown, cause)
+        if isinstance(exc, fetch.FetchError):
+            return StorageError(shown, exc.cause)
+        if isinstance(exc, TimeoutError):
+            return StorageError(shown, f"timed out after {self.timeout:g}s")
+        if isinstance(exc, http.client.InvalidURL):
+            return StorageError(shown, f"invalid URL: {redact(str(exc))}")
+        if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):
+            # Not HTTP (a TLS or SSH port, say): the line as sent, within reason.
+            line = str(exc).strip()
+            return StorageError(shown, f"not an HTTP answer: {redact(line[:80])!r}")
+        cause = f"transfer failed: {redact(_words(exc, lower=True))}"
+        # The connection dropped (reset, closed before answering): the server may be restarting.
+        if isinstance(exc, ConnectionError):
+            return _Transient.cause(shown, cause)
+        return StorageError(shown, cause)
+
+    def _body_failure(
+        self, shown: str, exc: Exception, received: int, expected: str
+    ) -> StorageError | _Transient:
+        """What a failure to read the body becomes: all but a timeout or garbage start over."""
+        if isinstance(exc, TimeoutError):
+            return StorageError(shown, f"timed out after {self.timeout:g}s")
+        if isinstance(exc, http.client.IncompleteRead):  # a chunked body cut short
+            of = f" of {expected}" if expected.isdigit() else ""
+            return _Transient.cause(shown, f"transfer cut short: received {received}{of} bytes")
+        cause = f"transfer failed: {redact(_words(exc, lower=True))}"
+        # A network error mid-body (reset, unreachable): start over. Garbage (a malformed chunk)
+        # would come again.
+        return (
+            _Transient.cause(shown, cause)
+            if isinstance(exc, OSError)
+            else StorageError(shown, cause)
+        )
 
     def put(
         self, src: Path, url: str, *, directory: bool, credential: Credential | None = None
@@ -166,16 +257,21 @@ class HttpStorage:
         self._send(client, "PUT", url, body=source).close()
         return size
 
-    def _client(self, credential: Credential | None = None) -> httpx.Client:
-        headers = {
+    def _headers(self, credential: Credential | None) -> dict[str, str]:
+        return {
             "User-Agent": f"toolferry/{__version__}",
             # Downloads are stored byte for byte; a compressed transfer would need decoding.
             "Accept-Encoding": "identity",
             **self.headers,
             **auth_headers(credential),
         }
+
+    def _client(self, credential: Credential | None = None) -> httpx.Client:
         return httpx.Client(
-            headers=headers, timeout=self.timeout, transport=self._transport, verify=_tls()
+            headers=self._headers(credential),
+            timeout=self.timeout,
+            transport=self._transport,
+            verify=_tls(),
         )
 
     def _send(
@@ -203,7 +299,8 @@ class HttpStorage:
                 response.close()
                 status = response.status_code
                 if final or not (status == 429 or status >= 500):
-                    raise HttpStatusError(redact(url), status, _status_text(response) + after)
+                    text = _status_text(status, response.reason_phrase)
+                    raise HttpStatusError(redact(url), status, text + after)
             self._sleep(self.backoff[attempt - 1])
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -238,6 +335,18 @@ class HttpStorage:
             raise StorageError(shown, os_cause(exc)) from exc
 
 
+class _Transient(Exception):
+    """A failed attempt worth another; ``error(after)`` is the error to report if none is left."""
+
+    def __init__(self, error: Callable[[str], StorageError]) -> None:
+        super().__init__()
+        self.error = error
+
+    @classmethod
+    def cause(cls, shown: str, cause: str) -> _Transient:
+        return cls(lambda after: StorageError(shown, cause + after))
+
+
 class _ConnectFailed(Exception):
     """No connection was made: worth another attempt."""
 
@@ -261,19 +370,16 @@ def auth_headers(credential: Credential | None) -> dict[str, str]:
     if credential.token:
         headers["Authorization"] = f"Bearer {credential.token}"
     elif credential.username is not None:
-        basic = httpx.BasicAuth(credential.username, credential.password or "")
-        request = httpx.Request("GET", "http://x")
-        headers["Authorization"] = next(basic.auth_flow(request)).headers["Authorization"]
+        headers["Authorization"] = fetch.basic_auth(credential.username, credential.password or "")
     return headers
 
 
-def _check_length(url: str, response: httpx.Response, received: int) -> None:
-    """A connection cut short must not pass for a complete (smaller) file."""
-    expected = response.headers.get("content-length")
-    if expected is not None and expected.isdigit() and int(expected) != received:
-        raise StorageError(
-            redact(url), f"transfer cut short: received {received} of {expected} bytes"
-        )
+def _words(exc: BaseException, *, lower: bool = False) -> str:
+    """An exception's message without its "[Errno N]" prefix (the class name if it has none).
+
+    Stripped: http.client's BadStatusLine is the line the server sent, CRLF and all."""
+    words = _ERRNO_PREFIX.sub("", str(exc)).strip() or type(exc).__name__
+    return words[:1].lower() + words[1:] if lower else words
 
 
 def _refusal(url: str) -> str | None:
@@ -291,9 +397,9 @@ def _require_valid(url: str) -> None:
         raise StorageError(redact(url), f"the URL {refusal}")
 
 
-def _status_text(response: httpx.Response) -> str:
+def _status_text(status: int, reason: str) -> str:
     try:
-        phrase = HTTPStatus(response.status_code).phrase
+        phrase = HTTPStatus(status).phrase
     except ValueError:
-        phrase = response.reason_phrase
-    return f"HTTP {response.status_code} {phrase}".rstrip()
+        phrase = reason
+    return f"HTTP {status} {phrase}".rstrip()

@@ -6,11 +6,13 @@ reset, stalls. Also answers requests in a proxy's absolute form, and refuses CON
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
@@ -18,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["FileServer", "Received"]
+__all__ = ["FileServer", "Received", "serving"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +233,17 @@ class _Handler(BaseHTTPRequestHandler):
 def _path_of(target: str) -> str:
     """The path a request line names (the same for a proxy's absolute form)."""
     return unquote(urlsplit(target).path)
+
+
+@contextlib.contextmanager
+def serving(root: Path, port: int = 0) -> Iterator[FileServer]:
+    """A :class:`FileServer` for ``root`` answering on a thread; shut down and joined after."""
+    server = FileServer(root, port=port)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()  # joins the handler threads too (daemon_threads is off)
+        thread.join()

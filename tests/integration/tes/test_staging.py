@@ -8,14 +8,13 @@ from __future__ import annotations
 import hashlib
 import socket
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.storage.http_server import FileServer
+from tests.integration.storage.http_server import FileServer, serving
 from tests.integration.storage.servers import FtpArea, MotoServer, WebdavArea
 from tests.integration.tes.tessupport import RunningHub, error_detail, file_url, running_hub, sh
 
@@ -32,16 +31,8 @@ def sha(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    root = tmp_path_factory.mktemp("web")
-    server = FileServer(root)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(tmp_path_factory.mktemp("web")) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _hub(

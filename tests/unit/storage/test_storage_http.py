@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.storage.http_server import FileServer
+from tests.integration.storage.http_server import FileServer, serving
 
 from toolferry.storage import fetch
 from toolferry.storage.base import Credential, ObjectInfo, Storage, StorageError, Uploaded
@@ -73,20 +73,6 @@ def test_supports() -> None:
 
 
 # --- GET: a real server on 127.0.0.1 (downloads go through http.client, not httpx) ---
-
-
-@contextlib.contextmanager
-def serving(root: Path, port: int = 0) -> Iterator[FileServer]:
-    """A :class:`FileServer` for ``root`` answering on a thread; shut down and joined after."""
-    server = FileServer(root, port=port)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()  # joins the handler threads too (daemon_threads is off)
-        thread.join()
 
 
 @pytest.fixture(autouse=True)

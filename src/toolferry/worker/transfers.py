@@ -3,6 +3,7 @@ on the transfers running at once over all the site's tasks."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -33,29 +34,38 @@ def scrub(message: str, *credentials: Credential | None) -> str:
 
 
 class BoundedRunner:
-    """Runs calls in daemon threads, at most ``limit`` at once; ``submit`` returns a Future.
+    """Runs calls on at most ``limit`` daemon threads; ``submit`` returns a Future.
 
     Unlike ThreadPoolExecutor, whose threads the interpreter joins at exit, a stopping hub
-    does not wait here for a large download to end.
+    does not wait here for a large download to end. Up to ``limit`` threads start as work
+    arrives and then stay, however many calls wait (a task with 10,000 inputs queues them).
     """
 
     def __init__(self, limit: int) -> None:
-        self._slots = threading.BoundedSemaphore(limit)
+        self._limit = limit
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]]
+        self._queue = queue.SimpleQueue()
+        self._threads = 0
+        self._lock = threading.Lock()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         future: Future[T] = Future()
-
-        def run() -> None:
-            with self._slots:
-                if not future.set_running_or_notify_cancel():
-                    return  # canceled while it waited for a slot
-                try:
-                    future.set_result(fn(*args))
-                except BaseException as exc:
-                    future.set_exception(exc)
-
-        threading.Thread(target=run, name="toolferry-transfer", daemon=True).start()
+        self._queue.put((future, fn, args))
+        with self._lock:
+            if self._threads < self._limit:
+                self._threads += 1
+                threading.Thread(target=self._work, name="toolferry-transfer", daemon=True).start()
         return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn, args = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # canceled while it waited
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
 
 
 @dataclass(kw_only=True)

@@ -380,7 +380,9 @@ def test_unsupported_scheme_is_refused_at_submission(hub: RunningHub) -> None:
     )
     assert "scheme 'gs' is not supported here" in error_detail(response, 400)
     info = hub.api.service_info()
-    assert {"http://", "https://"} <= set(info["storage"])
+    assert {"http://", "https://", "s3://", "webdav://", "webdavs://", "ftp://", "hub://"} <= set(
+        info["storage"]
+    )
 
 
 def test_directory_input_over_http_is_refused(hub: RunningHub, web: FileServer) -> None:

@@ -262,3 +262,12 @@ def test_inputs_are_never_left_writable_in_the_cache(tmp_path: Path, transfers: 
     run_task(tmp_path, spec, transfers)
     staged = tmp_path / "attempt" / "root" / "in" / "ref.txt"
     assert not os.stat(staged).st_mode & 0o222
+
+
+def test_bounded_runner_never_starts_more_threads_than_its_limit() -> None:
+    runner = BoundedRunner(3)
+    before = threading.active_count()
+    futures = [runner.submit(time.sleep, 0.001) for _ in range(200)]
+    for future in futures:
+        future.result(5)
+    assert threading.active_count() - before <= 3

@@ -225,6 +225,11 @@ class Settings(BaseSettings):
         return (self.cache_dir or self.data_dir / "cache").expanduser().resolve()
 
     @property
+    def cache_max_bytes(self) -> int:
+        """``cache_max_gb`` in bytes (GB as the other memory settings mean it: 2**30)."""
+        return int(self.cache_max_gb * (1 << 30))
+
+    @property
     def work_dir(self) -> Path:
         return self.data_dir / "work"
 

@@ -33,7 +33,7 @@ from toolferry.security.credentials import CredentialResolver, from_setting
 from toolferry.security.identity import Identity
 from toolferry.security.tokens import TokenService
 from toolferry.security.user_credentials import CredentialService
-from toolferry.storage.cache import InputCache, cap_bytes
+from toolferry.storage.cache import InputCache
 from toolferry.storage.file import FileStorage
 from toolferry.storage.ftp import FtpStorage
 from toolferry.storage.http import HttpStorage
@@ -114,7 +114,7 @@ class Hub:
             unavailable=unavailable,
             transfers=Transfers(
                 router=storage_router(s, self.files),
-                cache=InputCache(s.effective_cache_dir, max_bytes=cap_bytes(s.cache_max_gb)),
+                cache=InputCache(s.effective_cache_dir, max_bytes=s.cache_max_bytes),
                 parallelism=s.transfer_parallelism,
             ),
             access_checks={

@@ -20,12 +20,6 @@ from toolferry.cli.client import ClientError
 from toolferry.cli.output import CliError, err, out, print_json
 from toolferry.cli.render import format_time
 from toolferry.cli.session import session
-from toolferry.security.user_credentials import (
-    HEADER_NAME_PATTERN,
-    InvalidCredential,
-    check_name,
-    normalise_prefix,
-)
 
 __all__ = ["app"]
 
@@ -68,6 +62,8 @@ def _header_name(given: str, flag: str) -> str:
             f"{flag} takes only the header's name ({given.partition('=')[0]}); its value is a "
             "secret: it is asked for, or read from stdin with --header-stdin NAME"
         )
+    from toolferry.security.user_credentials import HEADER_NAME_PATTERN
+
     if not re.fullmatch(HEADER_NAME_PATTERN, given):
         raise CliError(f"{flag}: {given!r} is no HTTP header name")
     return given
@@ -158,6 +154,9 @@ def add(
         toolferry credentials add dav --prefix https://dav.example.org/home/ -u me --password-prompt
         toolferry credentials add api --prefix https://api.example.org/ --header X-Api-Key
     """
+    # Imported here: the credential service (and its database layer) is not needed to start.
+    from toolferry.security.user_credentials import InvalidCredential, check_name, normalise_prefix
+
     try:
         check_name(name)
         normalise_prefix(prefix)

@@ -50,7 +50,7 @@ from toolferry.storage.integrity import sha256_file, split_checksum, tree_digest
 from toolferry.storage.redact import redact
 from toolferry.storage.router import StorageRouter
 
-__all__ = ["CacheEntry", "InputCache", "PruneResult", "Staged", "cap_bytes"]
+__all__ = ["CacheEntry", "InputCache", "PruneResult", "Staged"]
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,6 @@ Kind = Literal["file", "directory"]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TREE = ".tree"
 _MANIFEST = ".tree.json"
-
-
-def cap_bytes(cache_max_gb: float) -> int:
-    """The ``cache_max_gb`` setting in bytes (GB as the other memory settings mean it: 2**30)."""
-    return int(cache_max_gb * (1 << 30))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from toolferry.config import Settings
 from toolferry.storage.base import Credential, ObjectInfo, Operation, StorageError, Uploaded
-from toolferry.storage.cache import InputCache, Staged, cap_bytes
+from toolferry.storage.cache import InputCache, Staged
 from toolferry.storage.file import FileStorage
 from toolferry.storage.router import StorageRouter, default_router
 
@@ -620,8 +621,11 @@ def test_prune_removes_content_no_key_refers_to(
     assert listing(root / "blobs") == []
 
 
-def test_cap_bytes_reads_gb_as_gib() -> None:
-    assert cap_bytes(20) == 20 * 2**30 and cap_bytes(0.5) == 2**29 and cap_bytes(0) == 0
+def test_the_cap_setting_reads_gb_as_gib() -> None:
+    def cap(gb: float) -> int:
+        return Settings(cache_max_gb=gb).cache_max_bytes
+
+    assert cap(20) == 20 * 2**30 and cap(0.5) == 2**29 and cap(0) == 0
 
 
 # -- failures leave nothing behind -----------------------------------------------------------

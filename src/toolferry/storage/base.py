@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "Credential",
+    "LocalStorage",
     "ObjectInfo",
     "Operation",
     "Storage",
@@ -106,6 +107,16 @@ class Uploaded:
     url: str
     path: Path
     size: int
+
+
+@runtime_checkable
+class LocalStorage(Protocol):
+    """A storage whose objects are files on this host (file://, hub://): they can be read in
+    place, e.g. a ``streamable`` input mounted read-only instead of staged."""
+
+    def local_path(self, url: str) -> Path:
+        """The real, confined host path ``url`` names; :class:`StorageError` if none."""
+        ...
 
 
 class Storage(Protocol):

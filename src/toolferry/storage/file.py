@@ -50,6 +50,14 @@ class FileStorage:
         _, refusal = self._locate(url)
         return None if refusal is None else f"{redact(url)} {refusal}"
 
+    def local_path(self, url: str) -> Path:
+        """The real path ``url`` names on this host (confined like every operation), for
+        reading it in place: a ``streamable`` input is mounted from here, not copied."""
+        path = self._resolve(url)
+        if not path.exists():
+            raise StorageError(redact(url), "no such file or directory")
+        return path
+
     def stat(self, url: str, *, credential: Credential | None = None) -> ObjectInfo:
         path = self._resolve(url)
         with _os_errors(url):

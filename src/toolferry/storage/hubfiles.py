@@ -265,6 +265,11 @@ class HubFileStorage:
             return f"{redact(url)}: no such file space"
         return None
 
+    def local_path(self, url: str) -> Path:
+        """The host path of ``url`` (see :meth:`FileStorage.local_path`)."""
+        with self._local(url) as (files, path):
+            return files.local_path(str(path))
+
     def stat(self, url: str, *, credential: Credential | None = None) -> ObjectInfo:
         with self._local(url) as (files, path):
             info = files.stat(str(path))

@@ -250,7 +250,14 @@ class Worker:
             ("stdout", ex.stdout, stdout),
             ("stderr", ex.stderr, stderr),
         )
+        # A streamable input on this host is linked from where it lies (read-only for the
+        # executors, which cannot replace it): reading stdin from it is fine.
+        in_place = [i.path.rstrip("/") for i in spec.inputs if i.streamable]
         for what, declared_path, opened in declared:
+            if what == "stdin" and any(
+                declared_path == p or (declared_path or "").startswith(p + "/") for p in in_place
+            ):
+                continue
             # Only paths inside the task's root can have been replaced by an executor.
             if declared_path and opened is not None and not self.layout.confines(opened):
                 raise SystemFailure(

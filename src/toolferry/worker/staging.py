@@ -20,8 +20,8 @@ from pathlib import Path
 from toolferry.domain.events import Event
 from toolferry.domain.rules import has_wildcard
 from toolferry.domain.task import FileType, Input, Task
-from toolferry.storage.base import Credential, StorageError
-from toolferry.storage.integrity import sha256_file
+from toolferry.storage.base import Credential, LocalStorage, StorageError
+from toolferry.storage.integrity import sha256_file, tree_digest
 from toolferry.storage.redact import redact
 from toolferry.worker.layout import Layout
 from toolferry.worker.transfers import CredentialLookup, Transfers, scrub
@@ -66,6 +66,9 @@ def _fetch_one(
         return Event.input_staged(task_id, "", inp.path, len(data), digest, cached=False)
     assert inp.url is not None  # guaranteed by the submission rules
     directory = inp.type is FileType.DIRECTORY
+    storage = transfers.router.for_url(inp.url)
+    if inp.streamable and isinstance(storage, LocalStorage):
+        return _in_place(task_id, index, inp, dest, storage)
     credential = _credential(credentials, inp.url, f"input {index} ({inp.path})")
     try:
         staged = transfers.cache.stage(
@@ -82,6 +85,29 @@ def _fetch_one(
         staged.sha256,
         cached=staged.hit,
         directory=directory,
+    )
+
+
+def _in_place(task_id: str, index: int, inp: Input, dest: Path, storage: LocalStorage) -> Event:
+    """A ``streamable`` input on this host: a link to it, which the runtime mounts read-only,
+    so the executor reads it where it lies (no copy, nothing in the cache)."""
+    assert inp.url is not None
+    directory = inp.type is FileType.DIRECTORY
+    what = f"input {index} ({inp.path})"
+    try:
+        source = storage.local_path(inp.url)
+    except StorageError as exc:
+        raise StagingFailed(f"{what} could not be staged: {exc}") from exc
+    if source.is_dir() != directory:
+        kind = "DIRECTORY" if source.is_dir() else "FILE"
+        raise StagingFailed(f"{what}: {redact(inp.url)} is a {kind.lower()}; declare it a {kind}")
+    dest.symlink_to(source)
+    if directory:
+        digest, size, _ = tree_digest(source)
+    else:
+        digest, size = sha256_file(source), source.stat().st_size
+    return Event.input_staged(
+        task_id, redact(inp.url), inp.path, size, digest, cached=False, directory=directory
     )
 
 

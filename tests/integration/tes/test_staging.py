@@ -456,3 +456,39 @@ def test_disk_full_while_uploading_an_output(full_disk_hub: RunningHub) -> None:
     assert "disk full (no space left on device)" in logs
     assert not target.exists()
     assert not [p for p in target.parent.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_streamable_local_input_is_read_in_place(hub: RunningHub) -> None:
+    name = uniq("stream")
+    source = allowed(hub) / name
+    (source / "tree").mkdir(parents=True)
+    (source / "big.txt").write_bytes(b"line\n" * 1000)
+    (source / "tree" / "leaf.txt").write_text("leaf\n")
+    cache = hub.settings.effective_cache_dir
+    before = sorted(p.name for p in (cache / "blobs").iterdir()) if cache.exists() else []
+    task = hub.api.run(
+        {
+            "inputs": [
+                {"path": "/in/big.txt", "url": file_url(source / "big.txt"), "streamable": True},
+                {
+                    "path": "/in/tree",
+                    "url": file_url(source / "tree"),
+                    "type": "DIRECTORY",
+                    "streamable": True,
+                },
+            ],
+            "executors": [
+                sh(
+                    "wc -l; cat /in/tree/leaf.txt; echo x > /in/big.txt || echo read-only",
+                    stdin="/in/big.txt",
+                )
+            ],
+        }
+    )
+    assert task["state"] == "COMPLETE", task
+    stdout = task["logs"][0]["logs"][0]["stdout"]
+    assert stdout.split() == ["1000", "leaf", "read-only"], stdout
+    assert (source / "big.txt").read_bytes() == b"line\n" * 1000
+    after = sorted(p.name for p in (cache / "blobs").iterdir()) if cache.exists() else []
+    assert after == before  # read where it lies: nothing went into the cache
+    assert last_log(task)["metadata"]["sha256:/in/big.txt"] == sha(b"line\n" * 1000)

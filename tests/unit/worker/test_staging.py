@@ -271,3 +271,35 @@ def test_bounded_runner_never_starts_more_threads_than_its_limit() -> None:
     for future in futures:
         future.result(5)
     assert threading.active_count() - before <= 3
+
+
+def test_a_streamable_local_input_is_linked_in_place(tmp_path: Path, transfers: Transfers) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "data.bin").write_bytes(b"in place")
+    url = (tmp_path / "src" / "data.bin").as_uri()
+    spec = spec_with(Input(path="/in/data.bin", url=url, streamable=True))
+    task = run_task(tmp_path, spec, transfers).task
+    assert task.state is State.COMPLETE
+    staged = tmp_path / "attempt" / "root" / "in" / "data.bin"
+    assert staged.is_symlink() and staged.resolve() == tmp_path / "src" / "data.bin"
+    assert task.logs[-1].inputs[0].sha256 == sha(b"in place")
+    assert transfers.cache.entries() == []
+
+
+def test_a_streamable_input_of_the_wrong_type_says_so(tmp_path: Path, transfers: Transfers) -> None:
+    (tmp_path / "src").mkdir()
+    url = (tmp_path / "src").as_uri()
+    spec = spec_with(Input(path="/in/d", url=url, streamable=True))  # a FILE input
+    task = run_task(tmp_path, spec, transfers).task
+    assert task.state is State.SYSTEM_ERROR
+    assert "is a directory; declare it a DIRECTORY" in task.logs[-1].system_logs[-1]
+
+
+def test_a_streamable_remote_input_is_staged_as_usual(
+    tmp_path: Path, transfers: Transfers, mem: MemoryStorage
+) -> None:
+    spec = spec_with(Input(path="/in/ref.txt", url="mem://data/ref.txt", streamable=True))
+    task = run_task(tmp_path, spec, transfers).task
+    assert task.state is State.COMPLETE
+    assert mem.count("get") == 1
+    assert not (tmp_path / "attempt" / "root" / "in" / "ref.txt").is_symlink()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +20,6 @@ TASK: dict[str, Any] = {
     "executors": [{"image": "img", "command": ["echo", "hi"]}],
     "tags": {"project": "p1"},
 }
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Hub, str]]:
-    settings = Settings(data_dir=tmp_path, capacity_cpus=2)
-    with serve_embedded(settings, runtimes={"fake": FakeRuntime()}) as pair:
-        yield pair
-
-
-@pytest.fixture
-def hub(served: tuple[Hub, str]) -> Hub:
-    return served[0]
-
-
-@pytest.fixture
-def client(served: tuple[Hub, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served[1]) as c:
-        yield c
 
 
 def wait_done(client: httpx.Client, task_id: str, prefix: str = TES) -> dict[str, Any]:

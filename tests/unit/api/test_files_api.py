@@ -4,34 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from tests.unit.fakes import FakeRuntime
 
-from toolferry.config import Settings
-from toolferry.hub import Hub, serve_embedded
+from toolferry.hub import Hub
 
 FILES = "/toolferry/v1/files"
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Hub, str]]:
-    settings = Settings(data_dir=tmp_path, capacity_cpus=2)
-    with serve_embedded(settings, runtimes={"fake": FakeRuntime()}) as pair:
-        yield pair
-
-
-@pytest.fixture
-def hub(served: tuple[Hub, str]) -> Hub:
-    return served[0]
-
-
-@pytest.fixture
-def client(served: tuple[Hub, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served[1]) as c:
-        yield c
 
 
 @pytest.fixture

@@ -6,33 +6,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from tests.unit.fakes import FakeRuntime
 from typer.testing import CliRunner, Result
 
 from toolferry.cli.client import TesClient
 from toolferry.cli.main import app
 from toolferry.cli.session import CliDeps, Session
 from toolferry.config import Settings
-from toolferry.hub import Hub, serve_embedded
+from toolferry.hub import Hub
 from toolferry.storage.base import Credential
 
 SECRET = "Sup3r-S3cret-Value"
 WIDE = {"COLUMNS": "200"}
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Hub, str]]:
-    settings = Settings(data_dir=tmp_path, capacity_cpus=2)
-    with serve_embedded(settings, runtimes={"fake": FakeRuntime()}) as pair:
-        yield pair
-
-
-@pytest.fixture
-def hub(served: tuple[Hub, str]) -> Hub:
-    return served[0]
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from toolferry.agent.site import Site, SiteConfig
 from toolferry.api.app import create_app
 from toolferry.api.auth import Authenticator
 from toolferry.backends.local import LocalBackend
+from toolferry.catalogue.service import CatalogueService
 from toolferry.config import Settings
 from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
@@ -43,6 +44,7 @@ from toolferry.storage.s3 import S3Storage
 from toolferry.storage.webdav import WebdavStorage
 from toolferry.store.credentials import SqlCredentialStore
 from toolferry.store.db import Database
+from toolferry.store.environments import SqlEnvironmentStore
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
 from toolferry.worker.janitor import run_pending_chores
 from toolferry.worker.transfers import Transfers
@@ -88,6 +90,7 @@ class Hub:
         self.user_credentials = CredentialService(
             SqlCredentialStore(self.db), s.data_dir / "credentials.key"
         )
+        self.catalogue = CatalogueService(SqlEnvironmentStore(self.db))
         self.local_secret = secrets.token_urlsafe(32)
         self.authenticate = Authenticator(self.tokens, s.auth, self.local_secret)
         if runtimes is None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from toolferry import __version__
-from toolferry.api import credentials, errors, files, tes
+from toolferry.api import credentials, environments, errors, files, tes
 from toolferry.api.schemas import ErrorOut
 
 DESCRIPTION = """toolferry brings research tools to the data.
@@ -20,6 +20,8 @@ DESCRIPTION = """toolferry brings research tools to the data.
 * **Files** at `/toolferry/v1/files`: the hub's file store; a task names its files `hub://SPACE/path`.
 * **Credentials** at `/toolferry/v1/credentials`: the caller's own storage secrets, handed only to
   the transfers of the caller's tasks whose URLs start with the credential's prefix.
+* **Environments** at `/api/v1/environments`: the catalogue of published, versioned research
+  environments; search them with criteria such as `at least 8 GB RAM, ubuntu, has samtools`.
 
 Authentication: `Authorization: Bearer <token>` (tokens from `toolferry token create`), unless
 the hub runs without auth on loopback. Errors answer `{"detail": "..."}` naming the field.
@@ -86,6 +88,7 @@ def create_app(hub: Any) -> FastAPI:
 
     files.install(app)
     credentials.install(app)
+    environments.install(app)
     _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")

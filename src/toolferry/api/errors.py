@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
-from toolferry.domain.errors import Forbidden, InvalidTask, InvalidTransition, NotFound
+from toolferry.domain.errors import Conflict, Forbidden, InvalidTask, InvalidTransition, NotFound
 
 _STATUS: dict[type[Exception], int] = {
     InvalidTask: 400,
     NotFound: 404,
     Forbidden: 403,
     InvalidTransition: 409,
+    Conflict: 409,
 }
 
 

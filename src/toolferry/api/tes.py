@@ -71,8 +71,9 @@ _VIEW_DOC = (
 
 
 def parse_view(value: str | None) -> View:
+    # Only an absent view means MINIMAL: "view=" is none of the documented values.
     try:
-        return View(value or "MINIMAL")
+        return View("MINIMAL" if value is None else value)
     except ValueError:
         raise InvalidTask("view", f"must be MINIMAL, BASIC or FULL, got {value!r}") from None
 

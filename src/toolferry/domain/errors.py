@@ -4,6 +4,7 @@ ToolferryError
  ├── InvalidTask          a task document breaks a rule (names the field)
  ├── InvalidTransition    a state change the state machine forbids
  ├── NotFound             no such object (or not visible to the caller)
+ ├── Conflict             the object already exists (e.g. a published environment version)
  └── Forbidden            the caller may not do this
 """
 
@@ -29,6 +30,10 @@ class InvalidTransition(ToolferryError):
 
 class NotFound(ToolferryError):
     """The object does not exist, or the caller may not see it."""
+
+
+class Conflict(ToolferryError):
+    """The object already exists and cannot be made again (a published version is final)."""
 
 
 class Forbidden(ToolferryError):

@@ -89,3 +89,23 @@ storage_credentials = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("owner", "name", name="uq_storage_credentials_owner_name"),
 )
+
+# Catalogue environments: one row per published version. ``document`` is the whole entry
+# (toolferry.domain.environment.environment_to_dict); the other columns copy the fields that
+# lookups filter on.
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("review", String(16), nullable=False),
+    Column("owner_id", String(128), nullable=False),
+    Column("group_id", Text, nullable=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("document", JSON, nullable=False),
+    UniqueConstraint("name", "version", name="uq_environments_name_version"),
+)

@@ -1,0 +1,286 @@
+"""The environment catalogue over HTTP: publish versions, read them, search, deprecate, delete
+and rate.
+
+Environment names hold '/' (``lab/align``), so the routes take the name as a path and end in
+fixed words. The name component ``versions`` is reserved and a version holds no ':', so every
+URL matches exactly one path (which the Allow header of a 405 answer relies on).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.convertors import Convertor, register_url_convertor
+
+from toolferry.api import errors
+from toolferry.api.schemas import ErrorOut
+from toolferry.api.tes import Who
+from toolferry.catalogue.service import MAX_NAME, CatalogueService
+from toolferry.domain.environment import Environment, Kind, Review, Status, environment_to_dict
+from toolferry.domain.errors import InvalidTask
+
+__all__ = ["PREFIX", "install", "router"]
+
+PREFIX = "/api/v1/environments"
+_ERROR: dict[str, Any] = {"model": ErrorOut}
+_MAX_VERSION = 2**31 - 1
+_RESERVED = "versions"
+
+
+class _NameConvertor(Convertor[str]):
+    """Path components, none of them ``versions`` (empty ones reach the service's 404)."""
+
+    regex = rf"(?!{_RESERVED}(?:/|$))[^/]*(?:/(?!{_RESERVED}(?:/|$))[^/]*)*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+class _VersionConvertor(Convertor[str]):
+    """One path component without ':', so that ``1:deprecate`` is not a version; the route
+    checks that it is a number (a 400 naming it otherwise)."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("envname", _NameConvertor())
+register_url_convertor("envversion", _VersionConvertor())
+
+
+class EnvironmentIn(BaseModel):
+    """A new version of an environment. The hub sets its id, owner (the caller), status
+    (active), review (draft), ratings, counters and times."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "lab/align",
+                    "kind": "oci-image",
+                    "digest": "sha256:" + "0" * 64,
+                    "classification": {"title": "Aligner", "content_type": "oci"},
+                }
+            ]
+        },
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        description="Lower-case letters and digits joined by '.', '_', '-' and '/', as OCI "
+        "repository names (e.g. lab/align); no component may be 'versions'.",
+    )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=_MAX_VERSION,
+        strict=True,
+        description="1 for a new name, else the latest version + 1; assigned when left out.",
+    )
+    kind: Kind = Field(description="What the content is.")
+    digest: str = Field(
+        description="Digest of the published content: 'sha256:<64 hex>' or 'sha512:<128 hex>'."
+    )
+    base: str | None = Field(
+        default=None,
+        description="'<name>:<version>' this one derives from. For a further version of a name "
+        "it is that name's latest version (set when left out).",
+    )
+    group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The group given the group permissions; inherited from the latest version.",
+    )
+    permissions: str | None = Field(
+        default=None,
+        description="Owner, group and others as 'rw,r-,--' (the default, or inherited from the "
+        "latest version).",
+    )
+    classification: dict[str, Any] = Field(
+        description="ViCE classification: 'title' and 'content_type' are required; see "
+        "specs/vice-classification.md for the other fields (hardware, operating_system, "
+        "software_packages, ...)."
+    )
+    interface: dict[str, Any] | None = Field(
+        default=None,
+        description="How to run it as a tool: command, inputs, outputs, parameters, workdir.",
+    )
+
+
+class EnvironmentOut(BaseModel):
+    """One published version, with its bookkeeping."""
+
+    id: str = Field(description="Unique id of this version.")
+    name: str
+    version: int
+    kind: Kind
+    digest: str
+    base: str | None = Field(description="'<name>:<version>' this one derives from.")
+    status: Status = Field(description="active, deprecated, or deleted (a tombstone).")
+    review: Review
+    created: datetime
+    updated: datetime
+    owner_id: str
+    group_id: str | None
+    permissions: str = Field(description="Owner, group and others, as 'rw,r-,--'.")
+    ratings: list[int] = Field(description="Every rating given, 1 to 5.")
+    total_exports: int
+    active_deployments: int
+    classification: dict[str, Any] = Field(description="ViCE classification.")
+    interface: dict[str, Any] | None
+
+
+class EnvironmentListOut(BaseModel):
+    environments: list[EnvironmentOut] = Field(description="By name, then version.")
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5, strict=True, description="From 1 (poor) to 5 (excellent).")
+
+
+async def _service(request: Request) -> CatalogueService:
+    return request.app.state.hub.catalogue  # type: ignore[no-any-return]
+
+
+Service = Annotated[CatalogueService, Depends(_service)]
+Name = Annotated[
+    str, Path(description="The environment's name; may hold '/'.", examples=["lab/align"])
+]
+Version = Annotated[int, Path(ge=1, le=_MAX_VERSION, description="A version number.")]
+
+
+def _out(env: Environment) -> dict[str, Any]:
+    return environment_to_dict(env)
+
+
+def router() -> APIRouter:
+    """The catalogue routes, relative to :data:`PREFIX`. Routes ending in a fixed word come
+    before the bare ``/{name}`` so that they are matched first."""
+    api = APIRouter(tags=["environments"])
+    read_errors: dict[int | str, dict[str, Any]] = {400: _ERROR, 401: _ERROR, 404: _ERROR}
+    change_errors: dict[int | str, dict[str, Any]] = {**read_errors, 403: _ERROR, 409: _ERROR}
+
+    @api.post(
+        "",
+        summary="Publish an environment version",
+        status_code=201,
+        response_model=EnvironmentOut,
+        responses={400: _ERROR, 401: _ERROR, 403: _ERROR, 409: _ERROR},
+    )
+    def register(body: EnvironmentIn, service: Service, who: Who) -> dict[str, Any]:
+        """Publish a version; a published version never changes (409 when it exists)."""
+        if _RESERVED in body.name.split("/"):
+            raise InvalidTask("name", f"the component {_RESERVED!r} is reserved")
+        document = body.model_dump(mode="json", exclude_none=True)
+        return _out(service.register(document, who))
+
+    @api.get(
+        "",
+        summary="List or search environments",
+        response_model=EnvironmentListOut,
+        responses={400: _ERROR, 401: _ERROR},
+    )
+    def search(
+        service: Service,
+        who: Who,
+        q: Annotated[
+            str | None,
+            Query(
+                max_length=2000,
+                description="Criteria, e.g. 'at least 8 GB RAM, ubuntu, has samtools' or "
+                "'ram>=8 os=ubuntu has=samtools>=1.17'. Empty: everything.",
+            ),
+        ] = None,
+        include_deleted: Annotated[
+            bool, Query(description="Also list deleted versions (tombstones).")
+        ] = False,
+    ) -> dict[str, Any]:
+        """The versions the caller may read that match ``q``."""
+        found = service.search(q, who, include_deleted=include_deleted)
+        return {"environments": [_out(env) for env in found]}
+
+    @api.get(
+        "/{name:envname}/versions",
+        summary="List an environment's versions",
+        response_model=EnvironmentListOut,
+        responses=read_errors,
+    )
+    def versions(name: Name, service: Service, who: Who) -> dict[str, Any]:
+        """Every version the caller may read, oldest first, deleted ones included."""
+        return {"environments": [_out(env) for env in service.versions(name, who)]}
+
+    @api.get(
+        "/{name:envname}/versions/{version:envversion}",
+        summary="Get an environment version",
+        response_model=EnvironmentOut,
+        responses=read_errors,
+    )
+    def get_version(name: Name, version: Version, service: Service, who: Who) -> dict[str, Any]:
+        return _out(service.get(name, version, who))
+
+    @api.post(
+        "/{name:envname}/versions/{version:envversion}:deprecate",
+        summary="Deprecate an environment version",
+        response_model=EnvironmentOut,
+        responses=change_errors,
+    )
+    def deprecate(name: Name, version: Version, service: Service, who: Who) -> dict[str, Any]:
+        """Still runnable, but new work should move on; needs write permission."""
+        return _out(service.deprecate(name, version, who))
+
+    @api.delete(
+        "/{name:envname}/versions/{version:envversion}",
+        summary="Delete an environment version (tombstone)",
+        response_model=EnvironmentOut,
+        responses=change_errors,
+    )
+    def delete(name: Name, version: Version, service: Service, who: Who) -> dict[str, Any]:
+        """The version stays listed and readable with status deleted, and never runs again."""
+        return _out(service.delete(name, version, who))
+
+    @api.post(
+        "/{name:envname}/versions/{version:envversion}/ratings",
+        summary="Rate an environment version",
+        response_model=EnvironmentOut,
+        responses=change_errors,
+    )
+    def rate(
+        name: Name, version: Version, body: RatingIn, service: Service, who: Who
+    ) -> dict[str, Any]:
+        """Add a rating; anyone who may read the version may rate it."""
+        return _out(service.rate(name, version, body.rating, who))
+
+    @api.get(
+        "/{name:envname}",
+        summary="Get an environment's latest version",
+        response_model=EnvironmentOut,
+        responses=read_errors,
+    )
+    def latest(name: Name, service: Service, who: Who) -> dict[str, Any]:
+        """The highest version the caller may read, whatever its status."""
+        return _out(service.get(name, None, who))
+
+    return api
+
+
+def install(app: FastAPI) -> None:
+    """Mount the catalogue routes at :data:`PREFIX` (and list their methods for 405 answers)."""
+    api = router()
+    app.include_router(api, prefix=PREFIX)
+    errors.record_methods(app, PREFIX, api.routes)

@@ -1,0 +1,1 @@
+"""Catalogue environments: register, versions, search, matching."""

@@ -9,15 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import inspect, select
+from sqlalchemy import select
+from tests.unit.store.migrating import assert_table_as_declared, database_at
 
 from toolferry.security.user_credentials import CredentialService
 from toolferry.storage.base import Credential
-from toolferry.store import db as db_module
 from toolferry.store.credentials import SqlCredentialStore, StoredCredential
-from toolferry.store.db import Database, make_engine
+from toolferry.store.db import Database
 from toolferry.store.sql import SqlTokenStore
 from toolferry.store.tables import storage_credentials
 
@@ -134,22 +132,11 @@ def test_the_database_holds_no_secret_in_clear(tmp_path: Path, db: Database) -> 
 
 
 def test_the_migration_creates_exactly_the_declared_table(db: Database) -> None:
-    found = inspect(db.engine)
-    columns = {c["name"] for c in found.get_columns("storage_credentials")}
-    assert columns == {c.name for c in storage_credentials.columns}
-    uniques = found.get_unique_constraints("storage_credentials")
-    assert [u["column_names"] for u in uniques] == [["owner", "name"]]
+    assert_table_as_declared(db, storage_credentials, ["owner", "name"])
 
 
 def test_a_database_made_by_0001_upgrades_and_keeps_its_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    engine = make_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(db_module._MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-    engine.dispose()
+    url = database_at(tmp_path / "old.sqlite", "0001")
     raw = sqlite3.connect(tmp_path / "old.sqlite")
     assert "storage_credentials" not in {
         name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")

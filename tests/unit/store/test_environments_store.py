@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import inspect
+from tests.unit.store.migrating import assert_table_as_declared, database_at
 
 from toolferry.domain.environment import Classification, ContentType, Environment, Kind, Status
 from toolferry.domain.errors import InvalidTransition, NotFound
-from toolferry.store import db as db_module
 from toolferry.store.credentials import SqlCredentialStore
-from toolferry.store.db import Database, make_engine
+from toolferry.store.db import Database
 from toolferry.store.environments import DuplicateVersion, SqlEnvironmentStore
 from toolferry.store.tables import environments
 
@@ -115,22 +112,11 @@ def test_a_failed_change_stores_nothing(store: SqlEnvironmentStore) -> None:
 
 
 def test_the_migration_creates_exactly_the_declared_table(db: Database) -> None:
-    found = inspect(db.engine)
-    columns = {c["name"] for c in found.get_columns("environments")}
-    assert columns == {c.name for c in environments.columns}
-    uniques = found.get_unique_constraints("environments")
-    assert [u["column_names"] for u in uniques] == [["name", "version"]]
+    assert_table_as_declared(db, environments, ["name", "version"])
 
 
 def test_a_database_made_by_0002_upgrades_and_keeps_its_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    engine = make_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(db_module._MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
-    engine.dispose()
+    url = database_at(tmp_path / "old.sqlite", "0002")
     raw = sqlite3.connect(tmp_path / "old.sqlite")
     tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "storage_credentials" in tables and "environments" not in tables

@@ -13,7 +13,7 @@ cd "$TOOLFERRY_ROOT"
 exec </dev/null # never wait for a prompt (CI has no stdin)
 
 PYTHON="${PYTHON:-python3}"
-DEBS=(docker.io bubblewrap busybox-static python3-venv)
+DEBS=(docker.io bubblewrap busybox-static python3-venv docker-registry skopeo qemu-utils)
 TEST_IMAGE="toolferry-test/busybox:1"
 DOCKERD_LOG="/var/log/toolferry-dockerd.log"
 # py-tes 0.4.2 imports six without declaring it.

@@ -179,6 +179,39 @@ class Settings(BaseSettings):
         ),
     )
 
+    groups: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict,
+        description=(
+            "The site's groups and their members (user names), for catalogue group "
+            'permissions: a TOML table, or JSON in TOOLFERRY_GROUPS ({"lab": ["alice", "bob"]}).'
+        ),
+    )
+    catalogue_registry: str | None = Field(
+        default=None,
+        description=(
+            "OCI registry that stores catalogue artifacts, as a URL (http://127.0.0.1:5000, "
+            "https://ghcr.io); default: an OCI image layout in DATA_DIR/oci."
+        ),
+    )
+    catalogue_registry_username: str | None = Field(
+        default=None, description="User for the catalogue registry (Basic or token exchange)."
+    )
+    catalogue_registry_password: SecretStr | None = Field(
+        default=None, description="Password or access token for the catalogue registry."
+    )
+    catalogue_namespace: str = Field(
+        default="toolferry",
+        pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
+        description="Repository prefix of catalogue artifacts in the registry or layout.",
+    )
+    catalogue_require_review: Literal["draft", "in-review", "trusted"] = Field(
+        default="draft",
+        description=(
+            "The least review status an environment needs before tasks on this site may run "
+            "it: draft (any), in-review or trusted."
+        ),
+    )
+
     @field_validator("file_allowed_dirs", mode="before")
     @classmethod
     def _path_list(cls, value: Any) -> Any:
@@ -190,7 +223,7 @@ class Settings(BaseSettings):
             return [p for p in re.split(r"[:,]", text) if p.strip()]
         return value
 
-    @field_validator("storage_credentials", mode="before")
+    @field_validator("storage_credentials", "groups", mode="before")
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value

@@ -24,8 +24,11 @@ from toolferry.agent.site import Site, SiteConfig
 from toolferry.api.app import create_app
 from toolferry.api.auth import Authenticator
 from toolferry.backends.local import LocalBackend
+from toolferry.catalogue.deployments import count_deployments
+from toolferry.catalogue.images import ImageResolver, pinned_location
 from toolferry.catalogue.service import CatalogueService
 from toolferry.config import Settings
+from toolferry.domain.environment import Review
 from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
 from toolferry.scheduler.scheduler import Scheduler
@@ -90,9 +93,11 @@ class Hub:
         self.user_credentials = CredentialService(
             SqlCredentialStore(self.db), s.data_dir / "credentials.key"
         )
-        self.catalogue = CatalogueService(SqlEnvironmentStore(self.db))
+        self.catalogue = CatalogueService(
+            SqlEnvironmentStore(self.db), deployments=lambda: count_deployments(self.store)
+        )
         self.local_secret = secrets.token_urlsafe(32)
-        self.authenticate = Authenticator(self.tokens, s.auth, self.local_secret)
+        self.authenticate = Authenticator(self.tokens, s.auth, self.local_secret, s.groups)
         if runtimes is None:
             runtimes, unavailable = registry.discover(s)
         else:
@@ -127,7 +132,15 @@ class Hub:
                 [from_setting(c) for c in s.storage_credentials], self.user_credentials
             ),
         )
-        self.tasks = TaskService(self.store, self.site, max_content_bytes=s.max_content_bytes)
+        self.images = ImageResolver(
+            self.catalogue, pinned_location, require_review=Review(s.catalogue_require_review)
+        )
+        self.tasks = TaskService(
+            self.store,
+            self.site,
+            max_content_bytes=s.max_content_bytes,
+            resolve_images=self.images.resolve,
+        )
         self.scheduler = Scheduler(self.store, self.site)
         self._started = False
         self._lock = SiteLock(s.data_dir)

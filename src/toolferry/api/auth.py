@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import time
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 from fastapi import HTTPException, Request
@@ -25,8 +26,14 @@ class Authenticator:
         tokens: TokenService,
         mode: Literal["auto", "token", "none"],
         local_secret: str | None = None,
+        groups: Mapping[str, Collection[str]] | None = None,
     ) -> None:
+        """``groups``: group name → its members (the site's setting ``groups``)."""
         self.tokens = tokens
+        self._groups_of: dict[str, frozenset[str]] = {}
+        for group, members in (groups or {}).items():
+            for member in members:
+                self._groups_of[member] = self._groups_of.get(member, frozenset()) | {group}
         self.mode = mode
         # Known only inside the hub's own process: the CLI's embedded hub uses it to act as the
         # machine's operator without a stored token.
@@ -69,4 +76,8 @@ class Authenticator:
         record = self.tokens.verify(secret)
         if record is None:
             raise HTTPException(401, "invalid or revoked token", _CHALLENGE)
-        return Identity(user=record.user, admin=record.admin)
+        return Identity(
+            user=record.user,
+            admin=record.admin,
+            groups=self._groups_of.get(record.user, frozenset()),
+        )

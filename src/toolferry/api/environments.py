@@ -154,6 +154,15 @@ class RatingIn(BaseModel):
     rating: int = Field(ge=1, le=5, strict=True, description="From 1 (poor) to 5 (excellent).")
 
 
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    review: Review = Field(
+        description="draft → in-review (the owner asks), in-review → trusted or draft (a "
+        "reviewer decides; the owner may withdraw), trusted → in-review (reopened)."
+    )
+
+
 async def _service(request: Request) -> CatalogueService:
     return request.app.state.hub.catalogue  # type: ignore[no-any-return]
 
@@ -265,6 +274,18 @@ def router() -> APIRouter:
     ) -> dict[str, Any]:
         """Add a rating; anyone who may read the version may rate it."""
         return _out(service.rate(name, version, body.rating, who))
+
+    @api.post(
+        "/{name:envname}/versions/{version:envversion}:review",
+        summary="Move an environment version's review",
+        response_model=EnvironmentOut,
+        responses=change_errors,
+    )
+    def review(
+        name: Name, version: Version, body: ReviewIn, service: Service, who: Who
+    ) -> dict[str, Any]:
+        """Sites may require a review status before they run an environment."""
+        return _out(service.review(name, version, body.review, who))
 
     @api.get(
         "/{name:envname}",

@@ -30,11 +30,13 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _task_log(log: TaskLog, notes: tuple[str, ...], full: bool) -> dict[str, Any]:
+def _task_log(
+    log: TaskLog, notes: tuple[str, ...], full: bool, used: dict[str, str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "start_time": rfc3339(log.start_time),
         "end_time": rfc3339(log.end_time),
-        "metadata": {**log.metadata, **checksums(log)},
+        "metadata": {**log.metadata, **checksums(log), **used},
         # TES makes exit_code required: an executor appears once it has ended.
         "logs": [
             {
@@ -64,6 +66,15 @@ def checksums(log: TaskLog) -> dict[str, str]:
     return sums
 
 
+def environments_used(task: Task) -> dict[str, str]:
+    """TES has no field for it either: which catalogue entry each executor ran, in the task
+    log's metadata (``environment:executors[0]`` → ``lab/align:2@sha256:...``)."""
+    return {
+        f"environment:executors[{u.executor}]": f"{u.entry}@{u.digest}"
+        for u in task.spec.environments
+    }
+
+
 def minimal(task_id: str, state: State, *, legacy: bool = False) -> dict[str, Any]:
     """The MINIMAL view: id and state only."""
     shown = _LEGACY_STATE.get(state, state) if legacy else state
@@ -76,17 +87,29 @@ def render(task: Task, view: View) -> dict[str, Any]:
         return minimal(task.id, task.state)
     full = view is View.FULL
     spec = _drop_none(asdict(task.spec))
+    spec.pop("environments", None)
+    used = environments_used(task)
     for item in (*spec.get("inputs", []), *spec.get("outputs", [])):
         if "url" in item:  # credentials a user put in a URL are never shown back
             item["url"] = redact(item["url"])
     if not full:
         for inp in spec.get("inputs", []):
             inp.pop("content", None)
-    logs = [_task_log(log, task.notes if i == 0 else (), full) for i, log in enumerate(task.logs)]
-    if not logs and task.notes:
-        # Notes from before any attempt (e.g. an ignored backend parameter) need a task log to
-        # live in; BASIC shows the same log without its system_logs.
-        logs = [{"logs": [], "outputs": [], **({"system_logs": list(task.notes)} if full else {})}]
+    logs = [
+        _task_log(log, task.notes if i == 0 else (), full, used) for i, log in enumerate(task.logs)
+    ]
+    if not logs and (task.notes or used):
+        # Notes from before any attempt (e.g. an ignored backend parameter) and the catalogue
+        # entries resolved at submission need a task log to live in; BASIC shows the same log
+        # without its system_logs.
+        logs = [
+            {
+                "logs": [],
+                "outputs": [],
+                **({"metadata": used} if used else {}),
+                **({"system_logs": list(task.notes)} if full and task.notes else {}),
+            }
+        ]
     doc: dict[str, Any] = {"id": task.id, "state": str(task.state), **spec, "logs": logs}
     doc["creation_time"] = rfc3339(task.creation_time)
     return _drop_none(doc)  # type: ignore[no-any-return]

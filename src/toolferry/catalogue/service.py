@@ -2,7 +2,8 @@
 
 An entry the caller may not read answers as if it did not exist (:class:`NotFound`); one they
 may read but not change answers :class:`Forbidden`. Administrators may do anything the status
-rules allow. Identities carry no groups yet, so group permissions grant nothing here so far.
+rules allow. Group permissions apply to the members of the entry's group (the site's ``groups``
+setting says who is in which group).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from toolferry.domain.criteria import parse_criteria
 from toolferry.domain.environment import (
     Action,
     Environment,
+    Review,
     Status,
     environment_from_dict,
     parse_base,
@@ -52,7 +54,7 @@ def _new_id() -> str:
 def _may(who: Identity, env: Environment, action: Action) -> bool:
     if who.admin:
         return action is Action.READ or env.runnable
-    return env.allows(user=who.user, groups=(), action=action)
+    return env.allows(user=who.user, groups=who.groups, action=action)
 
 
 class CatalogueService:
@@ -62,10 +64,18 @@ class CatalogueService:
         *,
         clock: Callable[[], datetime] = _now,
         new_id: Callable[[], str] = _new_id,
+        deployments: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
+        """``deployments``: entry ref ("name:version") → its tasks not yet ended, read live
+        each time entries are shown (the ``active_deployments`` counter)."""
         self._store = store
         self._clock = clock
         self._new_id = new_id
+        self._deployments = deployments
+
+    def _live(self, envs: list[Environment]) -> list[Environment]:
+        counts = self._deployments() if self._deployments is not None else {}
+        return [env.with_active_deployments(counts.get(env.ref, 0)) for env in envs]
 
     # Publishing
 
@@ -144,14 +154,33 @@ class CatalogueService:
         env = self._store.get(name, version)
         if env is None or not _may(who, env, Action.READ):
             raise NotFound(f"no environment {name}:{version}")
-        return env
+        return self._live([env])[0]
 
     def versions(self, name: str, who: Identity) -> list[Environment]:
         """The versions of ``name`` the caller may read, oldest first; deleted ones included."""
         found = [env for env in self._store.versions(name) if _may(who, env, Action.READ)]
         if not found:
             raise NotFound(f"no environment {name}")
-        return found
+        return self._live(found)
+
+    def knows(self, name: str, who: Identity) -> bool:
+        """Whether the caller may read some version of ``name``."""
+        return any(_may(who, env, Action.READ) for env in self._store.versions(name))
+
+    def latest_runnable(self, name: str, who: Identity) -> Environment:
+        """The newest version of ``name`` that is not deleted and the caller may read."""
+        for env in reversed(self.versions(name, who)):
+            if env.runnable:
+                return env
+        raise NotFound(f"every version of {name} is deleted")
+
+    def by_digest(
+        self, digest: str, who: Identity, *, name: str | None = None
+    ) -> Environment | None:
+        """The newest readable version with this content digest (of ``name`` when given)."""
+        pool = self._store.versions(name) if name is not None else self._store.list()
+        found = [e for e in pool if e.digest == digest and _may(who, e, Action.READ)]
+        return self._live([found[-1]])[0] if found else None
 
     def search(
         self, query: str | None, who: Identity, *, include_deleted: bool = False
@@ -159,13 +188,15 @@ class CatalogueService:
         """What the caller may read that matches the criteria ``query`` (everything when it is
         empty), by name then version; deleted versions only when asked."""
         criteria = parse_criteria(query) if query and query.strip() else None
-        return [
-            env
-            for env in self._store.list()
-            if (include_deleted or env.runnable)
-            and _may(who, env, Action.READ)
-            and (criteria is None or criteria.matches(env))
-        ]
+        return self._live(
+            [
+                env
+                for env in self._store.list()
+                if (include_deleted or env.runnable)
+                and _may(who, env, Action.READ)
+                and (criteria is None or criteria.matches(env))
+            ]
+        )
 
     # Bookkeeping
 
@@ -176,6 +207,26 @@ class CatalogueService:
     def delete(self, name: str, version: int, who: Identity) -> Environment:
         """A tombstone: listed and readable, never run again."""
         return self._change(name, version, who, lambda env: env.delete(now=self._clock()))
+
+    def review(self, name: str, version: int, review: Review, who: Identity) -> Environment:
+        """Move the review: whoever may change the entry asks for a review (draft → in-review)
+        or withdraws it; only reviewers (administrators) accept it as trusted, send it back,
+        or reopen a trusted one."""
+
+        def reviewed(env: Environment) -> Environment:
+            if not _may(who, env, Action.READ):
+                raise NotFound(f"no environment {name}:{version}")
+            if not env.runnable:
+                raise InvalidTransition(f"{env.ref} is deleted; its review is closed")
+            owner_steps = {(Review.DRAFT, Review.IN_REVIEW), (Review.IN_REVIEW, Review.DRAFT)}
+            if not who.admin:
+                if (env.review, review) not in owner_steps:
+                    raise Forbidden(f"only a reviewer (an administrator) may set {review}")
+                if not _may(who, env, Action.WRITE):
+                    raise Forbidden(f"you may read {env.ref} but not change it")
+            return env.with_review(review, now=self._clock())
+
+        return self._store.change(name, version, reviewed)
 
     def rate(self, name: str, version: int, rating: int, who: Identity) -> Environment:
         """Add a rating from 1 to 5; anyone who may read the version may rate it."""

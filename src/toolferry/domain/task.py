@@ -63,6 +63,17 @@ class Resources:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EnvironmentUse:
+    """An executor whose image named a catalogue entry: what was asked, what it resolved to.
+    The executor's ``image`` then holds the pinned reference it runs."""
+
+    executor: int  # index into ``executors``
+    requested: str  # the image as submitted, e.g. "catalogue:lab/align:2"
+    entry: str  # "name:version"
+    digest: str  # the entry's pinned digest
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     """What the user submitted, after validation and normalisation."""
 
@@ -74,6 +85,8 @@ class TaskSpec:
     resources: Resources | None = None
     volumes: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    # Set at submission when executors name catalogue entries (never by the submitter).
+    environments: tuple[EnvironmentUse, ...] = ()
 
     def backend_parameter(self, key: str) -> str | None:
         params = (self.resources and self.resources.backend_parameters) or {}
@@ -162,4 +175,5 @@ def spec_from_dict(data: dict[str, Any]) -> TaskSpec:
         else None,
         volumes=tuple(data.get("volumes", ())),
         tags=dict(data.get("tags") or {}),
+        environments=tuple(EnvironmentUse(**u) for u in data.get("environments") or ()),
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from toolferry.agent.site import Site
-from toolferry.domain.errors import NotFound
+from toolferry.domain.errors import InvalidTask, NotFound
 from toolferry.domain.events import now
 from toolferry.domain.ids import new_task_id
 from toolferry.domain.rules import check_spec
@@ -16,14 +17,27 @@ from toolferry.store.base import StatePage, TaskPage, TaskQuery, TaskStore
 
 
 class TaskService:
-    def __init__(self, store: TaskStore, site: Site, *, max_content_bytes: int) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        site: Site,
+        *,
+        max_content_bytes: int,
+        resolve_images: Callable[[TaskSpec, Identity], TaskSpec] | None = None,
+    ) -> None:
+        """``resolve_images``: pins executor images that name catalogue entries."""
         self.store = store
         self.site = site
         self.max_content_bytes = max_content_bytes
+        self.resolve_images = resolve_images
 
     def submit(self, spec: TaskSpec, who: Identity) -> Task:
         """Validate, admit and store a task (QUEUED); raises InvalidTask and stores nothing."""
         check_spec(spec, max_content_bytes=self.max_content_bytes)
+        if spec.environments:
+            raise InvalidTask("environments", "is set by the hub at submission")
+        if self.resolve_images is not None:
+            spec = self.resolve_images(spec, who)
         admitted, warnings = self.site.admission.admit(spec, who)
         task = Task(
             id=new_task_id(),

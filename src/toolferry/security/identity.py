@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from toolferry.domain.task import Task
 
@@ -11,6 +11,8 @@ from toolferry.domain.task import Task
 class Identity:
     user: str
     admin: bool = False
+    # The site's groups the user belongs to (setting ``groups``): catalogue group permissions.
+    groups: frozenset[str] = field(default_factory=frozenset)
 
     def may_see(self, task: Task) -> bool:
         return self.admin or task.owner == self.user

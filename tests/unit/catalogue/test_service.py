@@ -188,3 +188,52 @@ def test_search_matches_criteria(service: CatalogueService) -> None:
     assert refs("at least 8 GB RAM, ubuntu, has samtools") == ["lab/align:1"]
     assert refs("has=samtools>=1.18") == []
     assert refs("qc") == ["lab/qc:1"]
+
+
+def test_the_owner_asks_for_review_and_only_a_reviewer_trusts(service: CatalogueService) -> None:
+    service.register(doc(), ALICE)
+    with pytest.raises(Forbidden, match="only a reviewer"):
+        service.review("lab/align", 1, Review.TRUSTED, ALICE)
+    asked = service.review("lab/align", 1, Review.IN_REVIEW, ALICE)
+    assert asked.review is Review.IN_REVIEW
+    with pytest.raises(NotFound):  # bob cannot read alice's private entry
+        service.review("lab/align", 1, Review.DRAFT, BOB)
+    assert service.review("lab/align", 1, Review.TRUSTED, ADMIN).review is Review.TRUSTED
+    with pytest.raises(InvalidTransition, match="from trusted to draft"):
+        service.review("lab/align", 1, Review.DRAFT, ADMIN)
+    assert service.get("lab/align", 1, ALICE).review is Review.TRUSTED
+
+
+def test_group_members_get_the_group_permissions(service: CatalogueService) -> None:
+    service.register(doc(group_id="lab", permissions="rw,r-,--"), ALICE)
+    member = Identity(user="bob", groups=frozenset({"lab"}))
+    assert service.get("lab/align", 1, member).ref == "lab/align:1"
+    with pytest.raises(NotFound):
+        service.get("lab/align", 1, BOB)
+    with pytest.raises(Forbidden, match="may read"):
+        service.deprecate("lab/align", 1, member)
+
+
+def test_lookups_by_digest_and_latest_runnable(service: CatalogueService) -> None:
+    service.register(doc(permissions="rw,--,r-"), ALICE)
+    service.register(doc(digit="b"), ALICE)
+    service.delete("lab/align", 2, ALICE)
+    assert service.latest_runnable("lab/align", BOB).ref == "lab/align:1"
+    found = service.by_digest("sha256:" + "a" * 64, BOB)
+    assert found is not None and found.ref == "lab/align:1"
+    assert service.by_digest("sha256:" + "a" * 64, BOB, name="other/name") is None
+    assert service.knows("lab/align", BOB) and not service.knows("nothing/here", BOB)
+    service.delete("lab/align", 1, ALICE)
+    with pytest.raises(NotFound, match="every version of lab/align is deleted"):
+        service.latest_runnable("lab/align", BOB)
+
+
+def test_active_deployments_are_read_live(tmp_path: Path) -> None:
+    db = Database.connect(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    live = {"lab/align:1": 3}
+    service = CatalogueService(SqlEnvironmentStore(db), deployments=lambda: live)
+    service.register(doc(), ALICE)
+    assert service.get("lab/align", 1, ALICE).active_deployments == 3
+    live["lab/align:1"] = 0
+    assert [e.active_deployments for e in service.search(None, ALICE)] == [0]
+    db.close()

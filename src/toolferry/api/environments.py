@@ -18,6 +18,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from toolferry.api import errors
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
+from toolferry.catalogue.facets import count_facets, select
 from toolferry.catalogue.service import MAX_NAME, CatalogueService
 from toolferry.domain.environment import Environment, Kind, Review, Status, environment_to_dict
 from toolferry.domain.errors import InvalidTask
@@ -146,6 +147,26 @@ class EnvironmentOut(BaseModel):
 
 class EnvironmentListOut(BaseModel):
     environments: list[EnvironmentOut] = Field(description="By name, then version.")
+    facets: dict[str, dict[str, int]] | None = Field(
+        default=None,
+        description="With facets=true: per facet, each value and how many of the listed "
+        "environments have it, most frequent first.",
+    )
+
+
+class FacetQuery(BaseModel):
+    """Facet filters: any of a facet's values may match; every facet given must match."""
+
+    kind: list[Kind] = Field(default_factory=list)
+    community: list[str] = Field(default_factory=list)
+    purpose: list[str] = Field(default_factory=list)
+    os: list[str] = Field(default_factory=list, description="Operating system, as classified.")
+    software: list[str] = Field(default_factory=list, description="Package name, no version.")
+    runtime: list[str] = Field(default_factory=list, description="Runtime technology.")
+    content_type: list[str] = Field(default_factory=list)
+    execution_type: list[str] = Field(default_factory=list)
+    user_interface: list[str] = Field(default_factory=list)
+    facets: bool = Field(default=False, description="Also count the facet values found.")
 
 
 class RatingIn(BaseModel):
@@ -219,10 +240,16 @@ def router() -> APIRouter:
         include_deleted: Annotated[
             bool, Query(description="Also list deleted versions (tombstones).")
         ] = False,
+        facet: Annotated[FacetQuery, Query()] = FacetQuery(),
     ) -> dict[str, Any]:
-        """The versions the caller may read that match ``q``."""
-        found = service.search(q, who, include_deleted=include_deleted)
-        return {"environments": [_out(env) for env in found]}
+        """The versions the caller may read that match ``q`` and the facet filters (repeat a
+        facet parameter for alternatives: ``?community=biology&community=physics``)."""
+        chosen = facet.model_dump(exclude={"facets"})
+        found = select(service.search(q, who, include_deleted=include_deleted), chosen)
+        out: dict[str, Any] = {"environments": [_out(env) for env in found]}
+        if facet.facets:
+            out["facets"] = count_facets(found)
+        return out
 
     @api.get(
         "/{name:envname}/versions",

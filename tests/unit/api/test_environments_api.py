@@ -178,3 +178,29 @@ def test_the_openapi_documents_the_routes(client: httpx.Client) -> None:
     assert set(paths[ENVS]) == {"get", "post"}
     assert set(paths[ENVS + "/{name}/versions/{version}"]) == {"get", "delete"}
     assert "409" in paths[ENVS]["post"]["responses"]
+
+
+def test_facets_filter_and_count(client: httpx.Client) -> None:
+    bio = doc("lab/align")
+    bio["classification"] |= {"community": ["Biology"], "user_interface": "cli"}
+    phys = doc("lab/sim", digit="b")
+    phys["classification"] |= {
+        "community": ["physics"],
+        "software_packages": ["root 6.30", "samtools 1.9"],
+    }
+    for body in (bio, phys):
+        assert client.post(ENVS, json=body).status_code == 201
+    assert refs(client.get(ENVS, params={"community": "biology"})) == ["lab/align:1"]
+    both = client.get(ENVS, params=[("community", "biology"), ("community", "Physics")])
+    assert refs(both) == ["lab/align:1", "lab/sim:1"]
+    assert refs(client.get(ENVS, params={"software": "root", "os": "ubuntu 22.04"})) == [
+        "lab/sim:1"
+    ]
+    counted = client.get(ENVS, params={"facets": "true"}).json()["facets"]
+    assert counted["software"] == {"samtools": 2, "root": 1}
+    assert counted["community"] == {"Biology": 1, "physics": 1}
+    assert counted["user_interface"] == {"cli": 1}
+    assert counted["kind"] == {"oci-image": 2}
+    assert "facets" not in client.get(ENVS).json() or client.get(ENVS).json()["facets"] is None
+    bad = client.get(ENVS, params={"kind": "floppy"})
+    assert bad.status_code == 400 and "kind" in bad.json()["detail"]

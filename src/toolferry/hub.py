@@ -26,9 +26,11 @@ from toolferry.api.auth import Authenticator
 from toolferry.backends.local import LocalBackend
 from toolferry.catalogue.deployments import count_deployments
 from toolferry.catalogue.images import ImageResolver, pinned_location
+from toolferry.catalogue.matching import local_execution_environment
 from toolferry.catalogue.service import CatalogueService
 from toolferry.config import Settings
 from toolferry.domain.environment import Review
+from toolferry.domain.execution import ExecutionEnvironment
 from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
 from toolferry.scheduler.scheduler import Scheduler
@@ -149,6 +151,19 @@ class Hub:
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(s.host, s.host)
         host = f"[{host}]" if ":" in host else host
         self.url = f"http://{host}:{s.port}"
+
+    def execution_environments(self) -> list[ExecutionEnvironment]:
+        """Where this hub runs tasks: its own site on the local backend."""
+        s = self.settings
+        return [
+            local_execution_environment(
+                name=self.site.config.name,
+                cpus=s.capacity_cpus,
+                ram_gb=s.capacity_ram_gb,
+                runtimes=sorted(self.site.runtimes),
+                disk_path=s.work_dir,
+            )
+        ]
 
     def _choose_runtime(
         self, runtimes: dict[str, Any], unavailable: dict[str, str]

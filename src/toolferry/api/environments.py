@@ -19,9 +19,11 @@ from toolferry.api import errors
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
 from toolferry.catalogue.facets import count_facets, select
+from toolferry.catalogue.matching import Match, match
 from toolferry.catalogue.service import MAX_NAME, CatalogueService
 from toolferry.domain.environment import Environment, Kind, Review, Status, environment_to_dict
 from toolferry.domain.errors import InvalidTask
+from toolferry.domain.execution import ExecutionEnvironment
 
 __all__ = ["PREFIX", "install", "router"]
 
@@ -184,6 +186,61 @@ class ReviewIn(BaseModel):
     )
 
 
+class HardwareOut(BaseModel):
+    cpu_cores: float | None = None
+    ram_gb: float | None = None
+    disk_gb: float | None = None
+    gpus: int | None = None
+    cpu_architecture: str | None = None
+
+
+class ExecutionEnvironmentOut(BaseModel):
+    """A place that runs tasks, classified as ViCE classifies execution environments."""
+
+    name: str
+    hardware: HardwareOut
+    runtimes: list[str] = Field(description="toolferry runtimes that answer there.")
+    management_layer: str
+    management_implementation: str | None = None
+    operating_system: list[str]
+
+
+class MatchOut(BaseModel):
+    execution_environment: ExecutionEnvironmentOut
+    environment: str = Field(description='"name:version"')
+    ok: bool
+    runtime: str | None = Field(description="The runtime there that would run it.")
+    reasons: list[str] = Field(description="Why it cannot run there (one line each).")
+
+
+class MatchListOut(BaseModel):
+    matches: list[MatchOut]
+
+
+def execution_environment_out(where: ExecutionEnvironment) -> dict[str, Any]:
+    return {
+        "name": where.name,
+        "hardware": {
+            name: getattr(where.hardware, name)
+            for name in ("cpu_cores", "ram_gb", "disk_gb", "gpus", "cpu_architecture")
+        },
+        "runtimes": list(where.runtimes),
+        "management_layer": str(where.management_layer),
+        "management_implementation": where.management_implementation,
+        "operating_system": list(where.operating_system),
+    }
+
+
+def match_out(found: Match) -> dict[str, Any]:
+    return {
+        "execution_environment": execution_environment_out(found.where),
+        "environment": found.env.ref,
+        "ok": found.fit.ok,
+        "runtime": found.fit.runtime,
+        "reasons": list(found.fit.reasons),
+    }
+
+
 async def _service(request: Request) -> CatalogueService:
     return request.app.state.hub.catalogue  # type: ignore[no-any-return]
 
@@ -313,6 +370,21 @@ def router() -> APIRouter:
     ) -> dict[str, Any]:
         """Sites may require a review status before they run an environment."""
         return _out(service.review(name, version, body.review, who))
+
+    @api.get(
+        "/{name:envname}/versions/{version:envversion}/matches",
+        summary="Where an environment version can run",
+        response_model=MatchListOut,
+        responses=read_errors,
+    )
+    def matches(
+        name: Name, version: Version, service: Service, who: Who, request: Request
+    ) -> dict[str, Any]:
+        """Each execution environment of this hub, whether the version can run there (ViCE's
+        table IV and the hardware), on which runtime, and if not, why not."""
+        places = request.app.state.hub.execution_environments()
+        found = match([service.get(name, version, who)], places)
+        return {"matches": [match_out(m) for m in found]}
 
     @api.get(
         "/{name:envname}",

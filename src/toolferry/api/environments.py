@@ -122,6 +122,11 @@ class EnvironmentIn(BaseModel):
         default=None,
         description="How to run it as a tool: command, inputs, outputs, parameters, workdir.",
     )
+    content: dict[str, Any] | None = Field(
+        default=None,
+        description="The artifact: media_type, size_bytes, created (when it was built), "
+        "platform (os/architecture), virtual_size_bytes (VM disks). Filled in on import.",
+    )
 
 
 class EnvironmentOut(BaseModel):
@@ -145,6 +150,7 @@ class EnvironmentOut(BaseModel):
     active_deployments: int
     classification: dict[str, Any] = Field(description="ViCE classification.")
     interface: dict[str, Any] | None
+    content: dict[str, Any] | None = None
 
 
 class EnvironmentListOut(BaseModel):

@@ -87,6 +87,11 @@ class CatalogueService:
         caller needs write permission on that latest version, and group and permissions are
         inherited unless given. The caller becomes the owner.
         """
+        return self.publish(self.prepare(document, who))
+
+    def prepare(self, document: Mapping[str, Any], who: Identity) -> Environment:
+        """Every check of :meth:`register`, and the version it would publish, storing
+        nothing: importers check a document before they copy any artifact."""
         if not isinstance(document, Mapping):
             raise InvalidTask("", "an environment must be a JSON object")
         for field in HUB_FIELDS:
@@ -106,7 +111,10 @@ class CatalogueService:
             self._check_next(full, latest, who)
         now = self._clock().isoformat()
         full |= {"id": self._new_id(), "owner_id": who.user, "created": now, "updated": now}
-        env = environment_from_dict(full)
+        return environment_from_dict(full)
+
+    def publish(self, env: Environment) -> Environment:
+        """Store a version :meth:`prepare` made (a 409 when its version was taken since)."""
         self._store.add(env)
         return env
 

@@ -141,6 +141,13 @@ def full_dict() -> dict[str, Any]:
             "parameters": [{"name": "threads", "default": "4", "description": "threads"}],
             "workdir": "/out",
         },
+        "content": {
+            "media_type": "application/vnd.toolferry.disk.qcow2",
+            "size_bytes": 1048576,
+            "created": "2026-01-01T10:00:00+00:00",
+            "platform": "linux/amd64",
+            "virtual_size_bytes": 10737418240,
+        },
     }
 
 
@@ -745,3 +752,18 @@ def test_bad_interfaces_are_refused(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidTask) as info:
         ToolInterface(**kwargs)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ({"size_bytes": -1}, "content.size_bytes"),
+        ({"platform": "Linux AMD64"}, "content.platform"),
+        ({"created": "yesterday"}, "content.created"),
+        ({"colour": "red"}, "content.colour"),
+    ],
+)
+def test_bad_content_facts_name_the_field(content: dict[str, Any], field: str) -> None:
+    data = full_dict()
+    data["content"] = content
+    assert field_error(data) == field

@@ -16,6 +16,7 @@ architectures); bad input raises :class:`InvalidTask` naming the field by its do
 from toolferry.domain.environment.access import Access, Permissions
 from toolferry.domain.environment.classification import Classification
 from toolferry.domain.environment.codec import environment_from_dict, environment_to_dict
+from toolferry.domain.environment.content import ContentInfo
 from toolferry.domain.environment.hardware import (
     CPU_ARCHITECTURES,
     Hardware,
@@ -53,6 +54,7 @@ __all__ = [
     "Access",
     "Action",
     "Classification",
+    "ContentInfo",
     "ContentType",
     "Environment",
     "ExecutionType",

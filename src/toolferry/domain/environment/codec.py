@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from toolferry.domain.environment.access import Permissions
 from toolferry.domain.environment.checks import errors_under
 from toolferry.domain.environment.classification import Classification
+from toolferry.domain.environment.content import ContentInfo
 from toolferry.domain.environment.hardware import Hardware
 from toolferry.domain.environment.interface import Parameter, ToolFile, ToolInterface
 from toolferry.domain.environment.model import Environment
@@ -132,6 +134,21 @@ def _interface_from(data: object, where: str) -> ToolInterface:
     )
 
 
+def _content_from(data: object, where: str) -> ContentInfo:
+    r = Reader(data, where, field_names(ContentInfo))
+    media_type, platform = r.text("media_type"), r.text("platform")
+    size, virtual_size = r.integer("size_bytes"), r.integer("virtual_size_bytes")
+    created = r.time("created") if r.has("created") else None
+    with errors_under(where):
+        return ContentInfo(
+            media_type=media_type,
+            size_bytes=size,
+            created=created,
+            platform=platform,
+            virtual_size_bytes=virtual_size,
+        )
+
+
 def environment_from_dict(data: Mapping[str, Any]) -> Environment:
     """Rebuild an :class:`Environment` from its JSON form; bad input raises
     :class:`InvalidTask` naming the field path (e.g. ``classification.user_interface``)."""
@@ -165,6 +182,7 @@ def environment_from_dict(data: Mapping[str, Any]) -> Environment:
         total_exports=r.integer("total_exports") or 0,
         active_deployments=r.integer("active_deployments") or 0,
         interface=_interface_from(r.raw("interface"), "interface") if r.has("interface") else None,
+        content=_content_from(r.raw("content"), "content") if r.has("content") else None,
     )
 
 
@@ -172,9 +190,13 @@ def _plain(value: object) -> object:
     """Dataclasses → dicts, tuples → lists, enums → values; for the JSON form."""
     if isinstance(value, StrEnum):
         return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, Hardware | Classification | ToolFile | Parameter | ToolInterface):
+    if isinstance(
+        value, Hardware | Classification | ToolFile | Parameter | ToolInterface | ContentInfo
+    ):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     return value
 
@@ -200,4 +222,5 @@ def environment_to_dict(env: Environment) -> dict[str, Any]:
         "active_deployments": env.active_deployments,
         "classification": _plain(env.classification),
         "interface": _plain(env.interface) if env.interface is not None else None,
+        "content": _plain(env.content) if env.content is not None else None,
     }

@@ -10,6 +10,7 @@ from datetime import datetime
 from toolferry.domain.environment.access import Permissions
 from toolferry.domain.environment.checks import check_aware, clean_opt_text, clean_text, set_field
 from toolferry.domain.environment.classification import Classification
+from toolferry.domain.environment.content import ContentInfo
 from toolferry.domain.environment.interface import ToolInterface
 from toolferry.domain.environment.vocabulary import (
     KIND_CONTENT_TYPES,
@@ -68,6 +69,7 @@ class Environment:
     total_exports: int = 0
     active_deployments: int = 0
     interface: ToolInterface | None = None
+    content: ContentInfo | None = None
 
     def __post_init__(self) -> None:
         set_field(self, "id", clean_text(self.id, "id"))

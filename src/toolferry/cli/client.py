@@ -332,3 +332,21 @@ class TesClient:
     def delete_credential(self, name: str) -> None:
         """Delete the caller's credential ``name``; ClientError 404 when there is none."""
         self._request("DELETE", self._credential_url(name))
+
+    # -- toolferry's own API: the environment catalogue --------------------------------------
+
+    def catalogue(self, method: str, path: str = "", **kwargs: Any) -> dict[str, Any]:
+        """A request to ``/api/v1/{path}`` (path starts with ``environments`` or
+        ``execution-environments``); the answer's JSON object."""
+        return self._request(method, f"{self.base_url}/api/v1/{path.lstrip('/')}", **kwargs)
+
+    def catalogue_list(self, path: str, **kwargs: Any) -> builtins.list[dict[str, Any]]:
+        """A GET under ``/api/v1/`` that answers a JSON list."""
+        with self._errors():
+            response = self._http.get(f"{self.base_url}/api/v1/{path.lstrip('/')}", **kwargs)
+        if response.status_code >= 400:
+            raise ClientError(response.status_code, _detail(response))
+        body = response.json()
+        if not isinstance(body, list):
+            raise ClientError(response.status_code, f"{self.base_url} answered unexpected JSON")
+        return body

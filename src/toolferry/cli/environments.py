@@ -1,0 +1,342 @@
+"""`toolferry env ...`: the environment catalogue from the command line.
+
+Every command talks to the hub's REST API (`/api/v1/environments`), so what it shows and
+refuses is what any client sees. Versions are named ``NAME:VERSION``; ``NAME`` alone means the
+latest version you may read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from toolferry.cli.output import CliError, err, out, print_json
+from toolferry.cli.render import format_time
+from toolferry.cli.session import session
+
+__all__ = ["app", "split_ref"]
+
+app = typer.Typer(
+    name="env",
+    help=(
+        "The environment catalogue: publish, import, find, match and export research "
+        "environments (container images, recipes, VM disks, Apptainer images).\n\n"
+        "A version is named NAME:VERSION (e.g. lab/align:2); NAME alone is the latest one you "
+        "may read. Tasks run a catalogue entry when an executor's image is "
+        "`catalogue:NAME:VERSION`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+_REF = re.compile(r"(?P<name>[^:@\s]+)(?::(?P<version>[1-9][0-9]*))?")
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RefArg = Annotated[str, typer.Argument(metavar="NAME[:VERSION]", help="e.g. lab/align:2")]
+VersionArg = Annotated[str, typer.Argument(metavar="NAME:VERSION", help="e.g. lab/align:2")]
+
+
+def split_ref(text: str, *, need_version: bool = False) -> tuple[str, int | None]:
+    """``"lab/align:2"`` → ``("lab/align", 2)``; ``"lab/align"`` → ``("lab/align", None)``."""
+    match = _REF.fullmatch(text.strip())
+    if not match:
+        raise CliError(f"{text!r} is not NAME or NAME:VERSION (e.g. lab/align:2)")
+    version = match["version"]
+    if need_version and version is None:
+        raise CliError(f"{text!r} names no version; write NAME:VERSION (e.g. {text}:1)")
+    return match["name"], int(version) if version else None
+
+
+def env_path(name: str, version: int | None = None, suffix: str = "") -> str:
+    path = f"environments/{quote(name, safe='/')}"
+    if version is not None:
+        path += f"/versions/{version}"
+    return path + suffix
+
+
+def _read_document(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {source}: {exc.strerror or exc}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{source} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise CliError(f"{source} must hold one JSON object (an environment)")
+    return document
+
+
+def _summary_table(entries: list[dict[str, Any]]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("NAME:VERSION", "KIND", "TITLE", "STATUS", "REVIEW", "RATING", "UPDATED"):
+        table.add_column(column, overflow="fold", no_wrap=column == "NAME:VERSION")
+    for e in entries:
+        ratings = e.get("ratings") or []
+        rating = f"{sum(ratings) / len(ratings):.1f} ({len(ratings)})" if ratings else "-"
+        table.add_row(
+            Text(f"{e.get('name')}:{e.get('version')}"),
+            Text(str(e.get("kind", ""))),
+            Text(str((e.get("classification") or {}).get("title", ""))),
+            Text(str(e.get("status", ""))),
+            Text(str(e.get("review", ""))),
+            Text(rating),
+            Text(format_time(e.get("updated"))),
+        )
+    return table
+
+
+def show_entry(entry: dict[str, Any]) -> None:
+    """A version as a readable block: identity, bookkeeping, then its classification."""
+    lines = [
+        f"[bold]{escape(str(entry.get('name')))}:{entry.get('version')}[/]  "
+        f"{escape(str(entry.get('kind')))}  {escape(str(entry.get('digest')))}",
+    ]
+    for key in ("status", "review", "owner_id", "group_id", "permissions", "base"):
+        if entry.get(key) is not None:
+            lines.append(f"  {key}: {escape(str(entry[key]))}")
+    lines.append(
+        f"  exports: {entry.get('total_exports', 0)}  "
+        f"active deployments: {entry.get('active_deployments', 0)}  "
+        f"ratings: {entry.get('ratings') or '-'}"
+    )
+    lines.append(f"  published: {format_time(entry.get('created'))}")
+    for section in ("classification", "content", "interface"):
+        body = entry.get(section)
+        if not body:
+            continue
+        lines.append(f"[bold]{section}[/]")
+        for key, value in body.items():
+            if value in (None, [], ""):
+                continue
+            shown = value if isinstance(value, str) else json.dumps(value)
+            lines.append(f"  {key}: {escape(shown)}")
+    out().print("\n".join(lines), soft_wrap=True)
+
+
+@app.command(no_args_is_help=True)
+def register(
+    ctx: typer.Context,
+    document: Annotated[
+        str, typer.Argument(metavar="FILE", help="JSON file of the environment, or - for stdin.")
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a version from a JSON document (name, kind, digest, classification, interface).
+
+    A new name starts at version 1; a known name gets the next version, based on the latest.
+    A published version never changes: publishing it again is refused.
+
+    **Example**
+
+        toolferry env register align.json
+    """
+    body = _read_document(document)
+    with session(ctx) as s:
+        entry = s.client.catalogue("POST", "environments", json=body)
+    if as_json:
+        print_json(entry)
+        return
+    out().print(f"published [bold]{escape(entry['name'])}:{entry['version']}[/]", soft_wrap=True)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[CRITERIA]",
+            help="e.g. 'at least 8 GB RAM, ubuntu, has samtools' or 'ram>=8 has=samtools>=1.17'.",
+        ),
+    ] = None,
+    community: Annotated[
+        list[str] | None, typer.Option("--community", help="Facet filter; repeatable.")
+    ] = None,
+    purpose: Annotated[list[str] | None, typer.Option("--purpose", help="Facet filter.")] = None,
+    os: Annotated[list[str] | None, typer.Option("--os", help="Facet filter.")] = None,
+    software: Annotated[
+        list[str] | None, typer.Option("--software", help="Facet filter: package name.")
+    ] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Facet filter.")] = None,
+    facets: Annotated[bool, typer.Option("--facets", help="Also count facet values.")] = False,
+    deleted: Annotated[bool, typer.Option("--deleted", help="Include tombstones.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find environments by criteria and facets (everything you may read, without any).
+
+    **Examples**
+
+        toolferry env search 'at least 8 GB RAM, ubuntu, has samtools'
+        toolferry env search --community biology --facets
+    """
+    params: list[tuple[str, str]] = [("q", query)] if query else []
+    for key, values in (
+        ("community", community),
+        ("purpose", purpose),
+        ("os", os),
+        ("software", software),
+        ("kind", kind),
+    ):
+        params += [(key, v) for v in values or []]
+    if facets:
+        params.append(("facets", "true"))
+    if deleted:
+        params.append(("include_deleted", "true"))
+    with session(ctx) as s:
+        found = s.client.catalogue("GET", "environments", params=params)
+    if as_json:
+        print_json(found)
+        return
+    entries = found.get("environments") or []
+    if entries:
+        out().print(_summary_table(entries))
+    else:
+        err().print("[dim]nothing matches[/]")
+    for facet, counts in (found.get("facets") or {}).items():
+        if counts:
+            shown = ", ".join(f"{escape(v)} ({n})" for v, n in counts.items())
+            out().print(f"[bold]{facet}[/]: {shown}", soft_wrap=True)
+
+
+@app.command(no_args_is_help=True)
+def show(ctx: typer.Context, ref: RefArg, as_json: JsonFlag = False) -> None:
+    """Show one version: classification, interface, content, status, review and counters."""
+    name, version = split_ref(ref)
+    with session(ctx) as s:
+        entry = s.client.catalogue("GET", env_path(name, version))
+    if as_json:
+        print_json(entry)
+    else:
+        show_entry(entry)
+
+
+@app.command(no_args_is_help=True)
+def versions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    as_json: JsonFlag = False,
+) -> None:
+    """List every version of NAME you may read, oldest first, tombstones included."""
+    with session(ctx) as s:
+        found = s.client.catalogue("GET", env_path(split_ref(name)[0], suffix="/versions"))
+    if as_json:
+        print_json(found)
+    else:
+        out().print(_summary_table(found.get("environments") or []))
+
+
+@app.command(no_args_is_help=True)
+def rate(
+    ctx: typer.Context,
+    ref: VersionArg,
+    rating: Annotated[int, typer.Argument(min=1, max=5, help="1 (poor) to 5 (excellent).")],
+) -> None:
+    """Rate a version from 1 to 5 (anyone who may read it may rate it)."""
+    name, version = split_ref(ref, need_version=True)
+    with session(ctx) as s:
+        entry = s.client.catalogue(
+            "POST", env_path(name, version, "/ratings"), json={"rating": rating}
+        )
+    out().print(f"rated {escape(ref)}: now {entry.get('ratings')}", soft_wrap=True)
+
+
+def _status_change(ctx: typer.Context, ref: str, method: str, suffix: str, done: str) -> None:
+    name, version = split_ref(ref, need_version=True)
+    with session(ctx) as s:
+        entry = s.client.catalogue(method, env_path(name, version, suffix))
+    out().print(f"{done} {escape(ref)} (status {entry.get('status')})", soft_wrap=True)
+
+
+@app.command(no_args_is_help=True)
+def deprecate(ctx: typer.Context, ref: VersionArg) -> None:
+    """Mark a version deprecated: it still runs, but new work should move on."""
+    _status_change(ctx, ref, "POST", ":deprecate", "deprecated")
+
+
+@app.command(no_args_is_help=True)
+def delete(ctx: typer.Context, ref: VersionArg) -> None:
+    """Delete a version: it stays listed as a tombstone and never runs again."""
+    _status_change(ctx, ref, "DELETE", "", "deleted")
+
+
+@app.command(no_args_is_help=True)
+def review(
+    ctx: typer.Context,
+    ref: VersionArg,
+    status: Annotated[str, typer.Argument(metavar="STATUS", help="draft, in-review or trusted.")],
+) -> None:
+    """Move a version's review: ask for one (in-review), or as a reviewer, trust it."""
+    name, version = split_ref(ref, need_version=True)
+    with session(ctx) as s:
+        entry = s.client.catalogue(
+            "POST", env_path(name, version, ":review"), json={"review": status}
+        )
+    out().print(f"{escape(ref)} is now {entry.get('review')}", soft_wrap=True)
+
+
+@app.command()
+def match(
+    ctx: typer.Context,
+    ref: Annotated[
+        str | None,
+        typer.Argument(metavar="[NAME:VERSION]", help="Where can this version run?"),
+    ] = None,
+    site: Annotated[
+        str | None,
+        typer.Option("--site", help="Instead: which environments can run on this site?"),
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", "-q", help="With --site: criteria to narrow.")
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="With --site: also those that cannot, with why.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Match environments and execution environments (ViCE's table IV and hardware).
+
+    **Examples**
+
+        toolferry env match lab/align:2          # where can it run, and if not, why not
+        toolferry env match --site local         # what can run on this hub's site
+    """
+    if (ref is None) == (site is None):
+        raise CliError("give NAME:VERSION or --site SITE (one of them)")
+    with session(ctx) as s:
+        if ref is not None:
+            name, version = split_ref(ref, need_version=True)
+            found = s.client.catalogue("GET", env_path(name, version, "/matches"))
+        else:
+            params: dict[str, str] = {"all": "true"} if show_all else {}
+            if query:
+                params["q"] = query
+            found = s.client.catalogue(
+                "GET",
+                f"execution-environments/{quote(str(site), safe='')}/environments",
+                params=params,
+            )
+    if as_json:
+        print_json(found)
+        return
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("ENVIRONMENT", "WHERE", "RUNS", "RUNTIME", "WHY NOT"):
+        table.add_column(column, overflow="fold")
+    for m in found.get("matches") or []:
+        table.add_row(
+            Text(str(m["environment"])),
+            Text(str(m["execution_environment"]["name"])),
+            Text("yes" if m["ok"] else "no", style="green" if m["ok"] else "red"),
+            Text(str(m.get("runtime") or "-")),
+            Text("; ".join(m.get("reasons") or []) or "-"),
+        )
+    out().print(table)

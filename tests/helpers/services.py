@@ -189,3 +189,17 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def check_qemu_img() -> str:
+    """Returns the path of a qemu-img that runs (Debian qemu-utils, which also has qemu-io)."""
+    path = shutil.which("qemu-img")
+    hint = f"apt-get install qemu-utils, or {SETUP_HINT}"
+    if path is None:
+        raise ServiceUnavailable(f"qemu-img is not installed: {hint}")
+    trial = subprocess.run(
+        [path, "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
+    if trial.returncode != 0:
+        raise ServiceUnavailable(f"{path} --version failed ({trial.stderr.strip()}): {hint}")
+    return path

@@ -65,3 +65,9 @@ def bwrap() -> str:
 def pytes04_python() -> Path:
     """Interpreter of `.venv-pytes04`, where `import tes` is py-tes 0.4.2."""
     return _require(services.check_pytes04_python)
+
+
+@pytest.fixture(scope="session")
+def qemu_img() -> str:
+    """Path of a working qemu-img (Debian qemu-utils)."""
+    return _require(services.check_qemu_img)

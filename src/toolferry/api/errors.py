@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
-from toolferry.domain.errors import Conflict, Forbidden, InvalidTask, InvalidTransition, NotFound
+from toolferry.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTask,
+    InvalidTransition,
+    NotFound,
+    Unavailable,
+    UpstreamError,
+)
 
 _STATUS: dict[type[Exception], int] = {
     InvalidTask: 400,
@@ -18,6 +26,8 @@ _STATUS: dict[type[Exception], int] = {
     Forbidden: 403,
     InvalidTransition: 409,
     Conflict: 409,
+    UpstreamError: 502,
+    Unavailable: 503,
 }
 
 

@@ -5,7 +5,9 @@ ToolferryError
  ├── InvalidTransition    a state change the state machine forbids
  ├── NotFound             no such object (or not visible to the caller)
  ├── Conflict             the object already exists (e.g. a published environment version)
- └── Forbidden            the caller may not do this
+ ├── Forbidden            the caller may not do this
+ ├── Unavailable          a tool or service this host needs is missing or too slow (503)
+ └── UpstreamError        a service toolferry talks to (a registry) failed (502)
 """
 
 from __future__ import annotations
@@ -38,3 +40,13 @@ class Conflict(ToolferryError):
 
 class Forbidden(ToolferryError):
     """The caller is known but may not do this."""
+
+
+class Unavailable(ToolferryError):
+    """Something this host needs (a program, a service) is missing or did not finish in time;
+    the message says how to fix it. Not the caller's fault."""
+
+
+class UpstreamError(ToolferryError):
+    """A service toolferry calls on the caller's behalf (an OCI registry) failed or answered
+    what its protocol does not allow; the message names it."""

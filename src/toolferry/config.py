@@ -212,6 +212,21 @@ class Settings(BaseSettings):
         ),
     )
 
+    oai_page_size: int = Field(
+        default=100, ge=1, le=10000, description="OAI-PMH records per page (resumption tokens)."
+    )
+    oai_repository_id: str | None = Field(
+        default=None,
+        description="OAI-PMH repository identifier (a domain name) in record identifiers; "
+        "default: the host of organization_url.",
+    )
+    oai_admin_email: str | None = Field(
+        default=None, description="OAI-PMH adminEmail; default admin@<repository id>."
+    )
+    oai_token_lifetime_s: int = Field(
+        default=86400, ge=60, description="How long an OAI-PMH resumption token stays valid."
+    )
+
     @field_validator("file_allowed_dirs", mode="before")
     @classmethod
     def _path_list(cls, value: Any) -> Any:

@@ -24,6 +24,7 @@ from toolferry.agent.site import Site, SiteConfig
 from toolferry.api.app import create_app
 from toolferry.api.auth import Authenticator
 from toolferry.backends.local import LocalBackend
+from toolferry.catalogue.artifacts import open_artifacts
 from toolferry.catalogue.deployments import count_deployments
 from toolferry.catalogue.images import ImageResolver, pinned_location
 from toolferry.catalogue.matching import local_execution_environment
@@ -95,8 +96,19 @@ class Hub:
         self.user_credentials = CredentialService(
             SqlCredentialStore(self.db), s.data_dir / "credentials.key"
         )
+        # Published content: the configured OCI registry, else an OCI layout in DATA_DIR/oci.
+        password = s.catalogue_registry_password
+        self.artifacts = open_artifacts(
+            registry=s.catalogue_registry,
+            layout_root=s.data_dir / "oci",
+            namespace=s.catalogue_namespace,
+            username=s.catalogue_registry_username,
+            password=password.get_secret_value() if password else None,
+        )
         self.catalogue = CatalogueService(
-            SqlEnvironmentStore(self.db), deployments=lambda: count_deployments(self.store)
+            SqlEnvironmentStore(self.db),
+            deployments=lambda: count_deployments(self.store),
+            recipes=self.artifacts.recipe,
         )
         self.local_secret = secrets.token_urlsafe(32)
         self.authenticate = Authenticator(self.tokens, s.auth, self.local_secret, s.groups)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from toolferry import __version__
-from toolferry.api import credentials, environments, errors, files, tes
+from toolferry.api import credentials, environments, errors, execution, files, oai, tes, trs
 from toolferry.api.schemas import ErrorOut
 
 DESCRIPTION = """toolferry brings research tools to the data.
@@ -22,6 +23,13 @@ DESCRIPTION = """toolferry brings research tools to the data.
   the transfers of the caller's tasks whose URLs start with the credential's prefix.
 * **Environments** at `/api/v1/environments`: the catalogue of published, versioned research
   environments; search them with criteria such as `at least 8 GB RAM, ubuntu, has samtools`.
+* **GA4GH TRS 2.0.1** at `/ga4gh/trs/v2` (read-only): the catalogue as tools (id = environment
+  name, `%2F` or `/`), versions pinned by digest, CWL descriptors for entries with a tool
+  interface; its errors answer TRS `{"code": ..., "message": "..."}`.
+* **OAI-PMH 2.0** at `/oai` (GET and POST): the world-readable catalogue for metadata harvesters,
+  as `oai_dc` and the native `toolferry` format (schema at `/oai/schema/environment-1.xsd`).
+* **Execution environments** at `/api/v1/execution-environments`: where this hub runs tasks,
+  classified as ViCE proposes, and which environments can run there.
 
 Authentication: `Authorization: Bearer <token>` (tokens from `toolferry token create`), unless
 the hub runs without auth on loopback. Errors answer `{"detail": "..."}` naming the field.
@@ -89,6 +97,18 @@ def create_app(hub: Any) -> FastAPI:
     files.install(app)
     credentials.install(app)
     environments.install(app)
+    trs.install(app)
+    s = hub.settings
+    oai.install(
+        app,
+        oai.OaiSettings(
+            page_size=s.oai_page_size,
+            token_lifetime=timedelta(seconds=s.oai_token_lifetime_s),
+            repository_id=s.oai_repository_id,
+            admin_email=s.oai_admin_email,
+        ),
+    )
+    execution.install(app)
     _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")

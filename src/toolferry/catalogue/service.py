@@ -65,10 +65,13 @@ class CatalogueService:
         clock: Callable[[], datetime] = _now,
         new_id: Callable[[], str] = _new_id,
         deployments: Callable[[], Mapping[str, int]] | None = None,
+        recipes: Callable[[Environment], str | None] | None = None,
     ) -> None:
         """``deployments``: entry ref ("name:version") → its tasks not yet ended, read live
-        each time entries are shown (the ``active_deployments`` counter)."""
+        each time entries are shown (the ``active_deployments`` counter). ``recipes``: the
+        recipe text of a recipe version, from where the artifacts are kept."""
         self._store = store
+        self._recipes = recipes
         self._clock = clock
         self._new_id = new_id
         self._deployments = deployments
@@ -170,6 +173,15 @@ class CatalogueService:
         if not found:
             raise NotFound(f"no environment {name}")
         return self._live(found)
+
+    def recipe(self, env: Environment) -> str | None:
+        """The Dockerfile/Containerfile of a recipe version the caller has read (None for
+        other kinds). Cheap for other kinds; recipes are read once and remembered."""
+        return self._recipes(env) if self._recipes is not None else None
+
+    def count_export(self, env: Environment) -> Environment:
+        """One more export of ``env`` (``total_exports``)."""
+        return self._store.change(env.name, env.version, lambda e: e.with_export())
 
     def knows(self, name: str, who: Identity) -> bool:
         """Whether the caller may read some version of ``name``."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -26,11 +27,16 @@ from toolferry.api.auth import Authenticator
 from toolferry.backends.local import LocalBackend
 from toolferry.catalogue.artifacts import open_artifacts
 from toolferry.catalogue.deployments import count_deployments
-from toolferry.catalogue.images import ImageResolver, pinned_location
+from toolferry.catalogue.engine import Engine
+from toolferry.catalogue.images import ImageResolver
+from toolferry.catalogue.importing import Importer
 from toolferry.catalogue.matching import local_execution_environment
+from toolferry.catalogue.oci.registry import RegistryStore
+from toolferry.catalogue.running import EngineImages
 from toolferry.catalogue.service import CatalogueService
 from toolferry.config import Settings
 from toolferry.domain.environment import Review
+from toolferry.domain.errors import InvalidTask
 from toolferry.domain.execution import ExecutionEnvironment
 from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
@@ -40,12 +46,13 @@ from toolferry.security.credentials import CredentialResolver, from_setting
 from toolferry.security.identity import Identity
 from toolferry.security.tokens import TokenService
 from toolferry.security.user_credentials import CredentialService
+from toolferry.storage.base import StorageError
 from toolferry.storage.cache import InputCache
 from toolferry.storage.file import FileStorage
 from toolferry.storage.ftp import FtpStorage
 from toolferry.storage.http import HttpStorage
 from toolferry.storage.hubfiles import HubFileStorage, HubFileStore
-from toolferry.storage.router import StorageRouter
+from toolferry.storage.router import StorageRouter, scheme_of
 from toolferry.storage.s3 import S3Storage
 from toolferry.storage.webdav import WebdavStorage
 from toolferry.store.credentials import SqlCredentialStore
@@ -146,8 +153,19 @@ class Hub:
                 [from_setting(c) for c in s.storage_credentials], self.user_credentials
             ),
         )
+        self.engine = Engine(s.docker_host)
+        scratch = s.data_dir / "tmp" / "catalogue"
+        self.importer = Importer(
+            self.catalogue,
+            self.artifacts,
+            engine=self.engine,
+            open_registry=self.open_registry,
+            work_dir=scratch,
+        )
         self.images = ImageResolver(
-            self.catalogue, pinned_location, require_review=Review(s.catalogue_require_review)
+            self.catalogue,
+            EngineImages(self.artifacts, self.engine, scratch),
+            require_review=Review(s.catalogue_require_review),
         )
         self.tasks = TaskService(
             self.store,
@@ -163,6 +181,36 @@ class Hub:
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(s.host, s.host)
         host = f"[{host}]" if ":" in host else host
         self.url = f"http://{host}:{s.port}"
+
+    def fetch_for(self, who: Identity, url: str, dest: Path) -> None:
+        """Download the file at ``url`` for ``who``, as their tasks would: the schemes this
+        site allows, their own hub:// spaces, their storage credentials."""
+        reason = self.site.storage.check(url, write=False)
+        if reason is None:
+            check = self.site.admission.access_checks.get(scheme_of(url))
+            reason = check(url, who.user, who.admin) if check is not None else None
+        if reason:
+            raise InvalidTask("url", reason)
+        credential = self.site.credentials.for_owner(who.user)(url)
+        try:
+            self.site.storage.get(url, dest, directory=False, credential=credential)
+        except StorageError as exc:
+            raise InvalidTask("url", str(exc)) from None
+
+    @contextmanager
+    def open_registry(self, host: str) -> Iterator[RegistryStore]:
+        """The registry at ``host``, with the catalogue registry's credentials when it is
+        that registry."""
+        s = self.settings
+        options: dict[str, Any] = {}
+        if self.artifacts.pull_host == host and s.catalogue_registry_username:
+            password = s.catalogue_registry_password
+            options = {
+                "username": s.catalogue_registry_username,
+                "password": password.get_secret_value() if password else None,
+            }
+        with RegistryStore.for_host(host, **options) as store:
+            yield store
 
     def execution_environments(self) -> list[ExecutionEnvironment]:
         """Where this hub runs tasks: its own site on the local backend."""

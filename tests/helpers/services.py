@@ -203,3 +203,38 @@ def check_qemu_img() -> str:
     if trial.returncode != 0:
         raise ServiceUnavailable(f"{path} --version failed ({trial.stderr.strip()}): {hint}")
     return path
+
+
+# -- OCI registry and skopeo (the catalogue's OCI tests) ----------------------------------
+
+
+def _version_of(binary: str, *args: str) -> str:
+    """First line of ``binary args`` (a version banner), or ServiceUnavailable if it fails."""
+    trial = subprocess.run([binary, *args], capture_output=True, text=True, timeout=30, check=False)
+    if trial.returncode != 0:
+        raise ServiceUnavailable(
+            f"{binary} {' '.join(args)} failed ({(trial.stdout + trial.stderr).strip()[-300:]})"
+        )
+    return (trial.stdout or trial.stderr).strip().splitlines()[0]
+
+
+def check_registry_binary() -> str:
+    """Returns the path of Debian's ``docker-registry`` (distribution), which tests start."""
+    path = shutil.which("docker-registry") or shutil.which("registry")
+    if path is None:
+        raise ServiceUnavailable(
+            f"no OCI registry binary: apt-get install docker-registry, or {SETUP_HINT}"
+        )
+    _version_of(path, "--version")
+    return path
+
+
+def check_skopeo() -> str:
+    """Returns the path of a working ``skopeo``."""
+    path = shutil.which("skopeo")
+    if path is None:
+        raise ServiceUnavailable(
+            f"skopeo is not installed: apt-get install skopeo, or {SETUP_HINT}"
+        )
+    _version_of(path, "--version")
+    return path

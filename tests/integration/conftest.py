@@ -7,12 +7,17 @@ Every test in this folder is marked ``integration``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from tests.helpers import services
+from tests.integration.catalogue.registry_server import (
+    RegistryServer,
+    TokenService,
+    make_signing_pair,
+)
 from tests.integration.storage.fixtures import (  # noqa: F401 -- fixtures for every test here
     ftp_area,
     ftp_server,
@@ -71,3 +76,33 @@ def pytes04_python() -> Path:
 def qemu_img() -> str:
     """Path of a working qemu-img (Debian qemu-utils)."""
     return _require(services.check_qemu_img)
+
+
+# -- OCI registry and skopeo (tests/integration/catalogue) --------------------------------
+
+
+@pytest.fixture(scope="session")
+def skopeo() -> str:
+    """Path of a working skopeo."""
+    return _require(services.check_skopeo)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """Debian's docker-registry on a free loopback port, anonymous, deletes enabled."""
+    binary = _require(services.check_registry_binary)
+    with RegistryServer(binary, tmp_path_factory.mktemp("registry")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A docker-registry behind the Docker token protocol (``.token.users`` may push)."""
+    binary = _require(services.check_registry_binary)
+    root = tmp_path_factory.mktemp("token-registry")
+    key, cert = make_signing_pair(root)
+    with (
+        TokenService(key, cert, {"alice": "wonderland"}) as token,
+        RegistryServer(binary, root / "registry", token) as server,
+    ):
+        yield server

@@ -11,7 +11,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from toolferry import __version__
-from toolferry.api import credentials, environments, errors, execution, files, oai, tes, trs
+from toolferry.api import (
+    credentials,
+    environment_content,
+    environments,
+    errors,
+    execution,
+    files,
+    oai,
+    tes,
+    trs,
+)
 from toolferry.api.schemas import ErrorOut
 
 DESCRIPTION = """toolferry brings research tools to the data.
@@ -97,6 +107,7 @@ def create_app(hub: Any) -> FastAPI:
     files.install(app)
     credentials.install(app)
     environments.install(app)
+    environment_content.install(app)
     trs.install(app)
     s = hub.settings
     oai.install(

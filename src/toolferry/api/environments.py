@@ -25,7 +25,7 @@ from toolferry.domain.environment import Environment, Kind, Review, Status, envi
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.execution import ExecutionEnvironment
 
-__all__ = ["PREFIX", "install", "router"]
+__all__ = ["PREFIX", "environment_out", "install", "router"]
 
 PREFIX = "/api/v1/environments"
 _ERROR: dict[str, Any] = {"model": ErrorOut}
@@ -258,7 +258,7 @@ Name = Annotated[
 Version = Annotated[int, Path(ge=1, le=_MAX_VERSION, description="A version number.")]
 
 
-def _out(env: Environment) -> dict[str, Any]:
+def environment_out(env: Environment) -> dict[str, Any]:
     return environment_to_dict(env)
 
 
@@ -281,7 +281,7 @@ def router() -> APIRouter:
         if _RESERVED in body.name.split("/"):
             raise InvalidTask("name", f"the component {_RESERVED!r} is reserved")
         document = body.model_dump(mode="json", exclude_none=True)
-        return _out(service.register(document, who))
+        return environment_out(service.register(document, who))
 
     @api.get(
         "",
@@ -309,7 +309,7 @@ def router() -> APIRouter:
         facet parameter for alternatives: ``?community=biology&community=physics``)."""
         chosen = facet.model_dump(exclude={"facets"})
         found = select(service.search(q, who, include_deleted=include_deleted), chosen)
-        out: dict[str, Any] = {"environments": [_out(env) for env in found]}
+        out: dict[str, Any] = {"environments": [environment_out(env) for env in found]}
         if facet.facets:
             out["facets"] = count_facets(found)
         return out
@@ -322,7 +322,7 @@ def router() -> APIRouter:
     )
     def versions(name: Name, service: Service, who: Who) -> dict[str, Any]:
         """Every version the caller may read, oldest first, deleted ones included."""
-        return {"environments": [_out(env) for env in service.versions(name, who)]}
+        return {"environments": [environment_out(env) for env in service.versions(name, who)]}
 
     @api.get(
         "/{name:envname}/versions/{version:envversion}",
@@ -331,7 +331,7 @@ def router() -> APIRouter:
         responses=read_errors,
     )
     def get_version(name: Name, version: Version, service: Service, who: Who) -> dict[str, Any]:
-        return _out(service.get(name, version, who))
+        return environment_out(service.get(name, version, who))
 
     @api.post(
         "/{name:envname}/versions/{version:envversion}:deprecate",
@@ -341,7 +341,7 @@ def router() -> APIRouter:
     )
     def deprecate(name: Name, version: Version, service: Service, who: Who) -> dict[str, Any]:
         """Still runnable, but new work should move on; needs write permission."""
-        return _out(service.deprecate(name, version, who))
+        return environment_out(service.deprecate(name, version, who))
 
     @api.delete(
         "/{name:envname}/versions/{version:envversion}",
@@ -351,7 +351,7 @@ def router() -> APIRouter:
     )
     def delete(name: Name, version: Version, service: Service, who: Who) -> dict[str, Any]:
         """The version stays listed and readable with status deleted, and never runs again."""
-        return _out(service.delete(name, version, who))
+        return environment_out(service.delete(name, version, who))
 
     @api.post(
         "/{name:envname}/versions/{version:envversion}/ratings",
@@ -363,7 +363,7 @@ def router() -> APIRouter:
         name: Name, version: Version, body: RatingIn, service: Service, who: Who
     ) -> dict[str, Any]:
         """Add a rating; anyone who may read the version may rate it."""
-        return _out(service.rate(name, version, body.rating, who))
+        return environment_out(service.rate(name, version, body.rating, who))
 
     @api.post(
         "/{name:envname}/versions/{version:envversion}:review",
@@ -375,7 +375,7 @@ def router() -> APIRouter:
         name: Name, version: Version, body: ReviewIn, service: Service, who: Who
     ) -> dict[str, Any]:
         """Sites may require a review status before they run an environment."""
-        return _out(service.review(name, version, body.review, who))
+        return environment_out(service.review(name, version, body.review, who))
 
     @api.get(
         "/{name:envname}/versions/{version:envversion}/matches",
@@ -400,7 +400,7 @@ def router() -> APIRouter:
     )
     def latest(name: Name, service: Service, who: Who) -> dict[str, Any]:
         """The highest version the caller may read, whatever its status."""
-        return _out(service.get(name, None, who))
+        return environment_out(service.get(name, None, who))
 
     return api
 

@@ -75,6 +75,8 @@ class ImageResolver:
                 image = self._runnable_image(env)
             except InvalidTask as exc:
                 raise InvalidTask(field, exc.message) from None
+            except NotFound as exc:
+                raise InvalidTask(field, f"the content of {env.ref} is missing: {exc}") from None
             executors[i] = replace(executor, image=image)
             uses.append(
                 EnvironmentUse(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -350,3 +351,20 @@ class TesClient:
         if not isinstance(body, list):
             raise ClientError(response.status_code, f"{self.base_url} answered unexpected JSON")
         return body
+
+    def catalogue_download(self, path: str, dest: Path, **kwargs: Any) -> tuple[str | None, int]:
+        """Stream a GET under ``/api/v1/`` to ``dest`` (complete or not at all); the file name
+        the hub suggests (Content-Disposition) and the size."""
+        size = 0
+        url = f"{self.base_url}/api/v1/{path.lstrip('/')}"
+        with self._errors(), self._http.stream("GET", url, timeout=None, **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ClientError(response.status_code, _detail(response))
+            disposition = response.headers.get("content-disposition", "")
+            match = re.search(r'filename="?([^";]+)"?', disposition)
+            with replacing(dest) as tmp, tmp.open("wb") as fh:
+                for chunk in response.iter_bytes(CHUNK):
+                    fh.write(chunk)
+                    size += len(chunk)
+        return (match.group(1) if match else None), size

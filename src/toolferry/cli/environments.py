@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from toolferry.cli.client import TesClient
 from toolferry.cli.output import CliError, err, out, print_json
 from toolferry.cli.render import format_time
 from toolferry.cli.session import session
@@ -340,3 +341,241 @@ def match(
             Text("; ".join(m.get("reasons") or []) or "-"),
         )
     out().print(table)
+
+
+DocumentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--document",
+        "-d",
+        metavar="FILE",
+        help="JSON with more metadata (classification, interface, permissions, ...); its "
+        "fields win over what the content says.",
+    ),
+]
+NameOpt = Annotated[
+    str | None,
+    typer.Option("--name", "-n", help="The environment's name (e.g. lab/align)."),
+]
+_LONG = 3600.0  # imports and builds move whole images
+
+
+def _document(name: str | None, source: str | None) -> dict[str, Any]:
+    document = _read_document(source) if source else {}
+    if name is not None:
+        document["name"] = name
+    if not document.get("name"):
+        raise CliError('give the environment\'s name: --name NAME (or "name" in --document)')
+    return document
+
+
+def _published(entry: dict[str, Any], as_json: bool, verb: str = "published") -> None:
+    if as_json:
+        print_json(entry)
+        return
+    out().print(
+        f"{verb} [bold]{escape(entry['name'])}:{entry['version']}[/] "
+        f"({escape(entry['kind'])}, {escape(entry['digest'])})",
+        soft_wrap=True,
+    )
+
+
+def _import_file(
+    client: TesClient, path: Path, document: dict[str, Any], fmt: str | None
+) -> dict[str, Any]:
+    """Upload ``path`` to a file space of the hub, import it from there, drop the space."""
+    if not path.is_file():
+        raise CliError(f"{path} is not a file")
+    space = client.create_space()
+    try:
+        client.upload(space, path.name, path)
+        body: dict[str, Any] = {"url": f"hub://{space}/{path.name}", "document": document}
+        if fmt:
+            body["format"] = fmt
+        return client.catalogue("POST", "environments:import", json=body, timeout=_LONG)
+    finally:
+        client.delete_space(space)
+
+
+@app.command("import", no_args_is_help=True)
+def import_(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="REFERENCE|FILE",
+            help="An OCI reference (host/repo:tag, host/repo@sha256:...), or with --file a "
+            "local file: Docker/OCI archive, Dockerfile or build-context tar, VM disk (qcow2, "
+            "raw, vmdk, OVA), Apptainer SIF.",
+        ),
+    ],
+    name: NameOpt = None,
+    document: DocumentOpt = None,
+    file: Annotated[bool, typer.Option("--file", "-f", help="SOURCE is a local file.")] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="With --file: what the file is (else read from it)."),
+    ] = None,
+    platform: Annotated[
+        str, typer.Option("--platform", help="Which platform's config fills the metadata.")
+    ] = "linux/amd64",
+    as_json: JsonFlag = False,
+) -> None:
+    """Import content into the catalogue, pinned by digest, with metadata read from it (image
+    labels, `org.opencontainers.image.*`, `toolferry.*`; disk format and size; SIF header).
+
+    **Examples**
+
+        toolferry env import 127.0.0.1:5000/lab/align:1.0 --name lab/align
+        toolferry env import --file disk.qcow2 --name lab/vm --document vm.json
+    """
+    body = _document(name, document)
+    if fmt and not file:
+        raise CliError("--format goes with --file")
+    with session(ctx) as s:
+        if file:
+            entry = _import_file(s.client, Path(source), body, fmt)
+        else:
+            entry = s.client.catalogue(
+                "POST",
+                "environments:import",
+                json={"reference": source, "document": body, "platform": platform},
+                timeout=_LONG,
+            )
+    _published(entry, as_json, "imported")
+
+
+@app.command(no_args_is_help=True)
+def push(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="An image in your local Docker Engine.")],
+    name: NameOpt = None,
+    document: DocumentOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish an image from your local container engine (`docker save`, uploaded to the hub,
+    stored in its registry or layout).
+
+    **Example**
+
+        toolferry env push my-tool:dev --name lab/my-tool
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    body = _document(name, document)
+    docker = shutil.which("docker")
+    if docker is None:
+        raise CliError("push needs the docker CLI (apt-get install docker.io)")
+    with tempfile.TemporaryDirectory(prefix="toolferry-push-") as work:
+        archive = Path(work) / "image.tar"
+        saved = subprocess.run(
+            [docker, "save", "-o", str(archive), image], capture_output=True, text=True
+        )
+        if saved.returncode != 0:
+            raise CliError(f"docker save {image} failed: {saved.stderr.strip()}")
+        with session(ctx) as s:
+            entry = _import_file(s.client, archive, body, "docker-archive")
+    _published(entry, as_json, "pushed")
+
+
+def _context_tar(source: Path, dest: Path) -> None:
+    import tarfile
+
+    with tarfile.open(dest, "w") as tar:
+        if source.is_file():
+            tar.add(source, arcname="Dockerfile")
+            return
+        if not any((source / n).is_file() for n in ("Dockerfile", "Containerfile")):
+            raise CliError(f"{source} holds no Dockerfile or Containerfile")
+        for path in sorted(source.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(source)), recursive=False)
+
+
+@app.command(no_args_is_help=True)
+def build(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="DIR|DOCKERFILE|NAME:VERSION",
+            help="A build context folder or a Dockerfile (published as a recipe first), or a "
+            "recipe already in the catalogue.",
+        ),
+    ],
+    name: NameOpt = None,
+    document: DocumentOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build a recipe into an image with the hub's engine (no network during the build) and
+    publish it: the recipe as one version, the image as the next, based on it.
+
+    **Examples**
+
+        toolferry env build ./align --name lab/align
+        toolferry env build lab/align:3
+    """
+    import tempfile
+
+    path = Path(source)
+    with session(ctx) as s:
+        if path.exists():
+            body = _document(name, document)
+            with tempfile.TemporaryDirectory(prefix="toolferry-build-") as work:
+                context = Path(work) / "context.tar"
+                _context_tar(path, context)
+                recipe = _import_file(s.client, context, dict(body), "context")
+            _published(recipe, False, "published recipe")
+            recipe_name, version = recipe["name"], int(recipe["version"])
+            target: dict[str, Any] = {k: v for k, v in body.items() if k != "version"}
+        else:
+            recipe_name, maybe = split_ref(source, need_version=True)
+            version = int(maybe or 0)
+            target = _read_document(document) if document else {}
+            if name:
+                target["name"] = name
+        entry = s.client.catalogue(
+            "POST",
+            env_path(recipe_name, version, ":build"),
+            json={"document": target},
+            timeout=_LONG,
+        )
+    _published(entry, as_json, "built")
+
+
+@app.command(no_args_is_help=True)
+def export(
+    ctx: typer.Context,
+    ref: VersionArg,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="images: oci-archive, docker-archive; VM disks: original, qcow2, raw, vmdk; "
+            "SIF: sif; recipes: context, recipe; any: json.",
+        ),
+    ] = "json",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write (default: the hub's file name)."),
+    ] = None,
+) -> None:
+    """Export a version as a file (`docker load`, `skopeo`, `qemu-img` and Apptainer read them).
+
+    **Examples**
+
+        toolferry env export lab/align:2 --format docker-archive -o align.tar
+        toolferry env export lab/vm:1 --format vmdk
+    """
+    name, version = split_ref(ref, need_version=True)
+    with session(ctx) as s:
+        dest = output or Path(f"{name.replace('/', '_')}-{version}.download")
+        suggested, size = s.client.catalogue_download(
+            env_path(name, version, "/export"), dest, params={"format": fmt}
+        )
+    if output is None and suggested:
+        final = Path(suggested)
+        dest.replace(final)
+        dest = final
+    out().print(f"wrote {escape(str(dest))} ({size} bytes)", soft_wrap=True)

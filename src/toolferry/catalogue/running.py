@@ -1,0 +1,61 @@
+"""The image a site's container engine runs for a catalogue entry, pinned by digest.
+
+From a registry (the catalogue's or the one an entry was registered at), the engine pulls the
+pinned reference itself. From the catalogue's OCI layout (the embedded default) no engine can
+pull, so the image is loaded into the local engine once (a
+Docker archive made from the layout) and run by its image id, which is content-addressed too.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+from pathlib import Path
+from threading import Lock
+
+from toolferry.catalogue.artifacts import CatalogueArtifacts
+from toolferry.catalogue.engine import Engine
+from toolferry.catalogue.images import pinned_location
+from toolferry.catalogue.oci.archive import export_docker_archive
+from toolferry.catalogue.oci.image import read_image
+from toolferry.domain.environment import Environment
+
+__all__ = ["EngineImages", "host_platform"]
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+
+
+def host_platform() -> str:
+    machine = platform.machine().lower()
+    return f"linux/{_ARCH.get(machine, machine)}"
+
+
+class EngineImages:
+    def __init__(self, artifacts: CatalogueArtifacts, engine: Engine, work_dir: Path) -> None:
+        self._artifacts = artifacts
+        self._engine = engine
+        self._work_dir = work_dir
+        self._lock = Lock()
+
+    def __call__(self, env: Environment) -> str:
+        location = env.classification.location or ""
+        if not location.startswith(self._artifacts.store.where + "/"):
+            return pinned_location(env)  # in a registry: the engine pulls it
+        store, repository = self._artifacts.store, self._artifacts.repository(env.name)
+        info = read_image(store, repository, env.digest, host_platform())
+        image_id = info.config_descriptor.digest
+        with self._lock:  # one load per image, however many tasks arrive at once
+            if not self._engine.has(image_id):
+                self._work_dir.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory(prefix="load-", dir=self._work_dir) as work:
+                    archive = Path(work) / "image.tar"
+                    export_docker_archive(
+                        store,
+                        repository,
+                        env.digest,
+                        archive,
+                        repo_tags=[f"{env.name}:{env.version}"],
+                        platform=host_platform(),
+                    )
+                    self._engine.load(archive)
+        return image_id

@@ -17,7 +17,7 @@ from toolferry.api import errors
 from toolferry.api.environments import PREFIX, EnvironmentOut, Name, Version, environment_out
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
-from toolferry.catalogue.exporting import FORMATS, export
+from toolferry.catalogue.exporting import EXPORT_MEDIA_TYPES, FORMATS, export
 from toolferry.catalogue.importing import UPLOAD_FORMATS
 from toolferry.domain.errors import InvalidTask
 
@@ -142,7 +142,17 @@ def router() -> APIRouter:
         summary="Export an environment version as a file",
         response_class=FileResponse,
         responses={
-            200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+            200: {
+                "content": {
+                    media: {
+                        "schema": {"type": "object"}  # format=json: the entry
+                        if media == "application/json"
+                        else {"type": "string", "format": "binary"}
+                    }
+                    for media in EXPORT_MEDIA_TYPES
+                },
+                "description": "The file, named in Content-Disposition.",
+            },
             **_ERRORS,
         },
     )

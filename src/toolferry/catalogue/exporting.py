@@ -24,7 +24,7 @@ from toolferry.domain.environment import ContentType, Environment, Kind, environ
 from toolferry.domain.errors import InvalidTask, InvalidTransition
 from toolferry.security.identity import Identity
 
-__all__ = ["FORMATS", "Exported", "export"]
+__all__ = ["EXPORT_MEDIA_TYPES", "FORMATS", "Exported", "export"]
 
 FORMATS: dict[Kind, tuple[str, ...]] = {
     Kind.OCI_IMAGE: ("oci-archive", "docker-archive", "json"),
@@ -32,6 +32,9 @@ FORMATS: dict[Kind, tuple[str, ...]] = {
     Kind.APPTAINER_SIF: ("sif", "json"),
     Kind.RECIPE: ("context", "recipe", "json"),
 }
+_JSON, _TAR, _BINARY = "application/json", "application/x-tar", "application/octet-stream"
+_TEXT, _SIF = "text/plain; charset=utf-8", "application/vnd.sylabs.sif"
+EXPORT_MEDIA_TYPES = (_JSON, _TAR, _BINARY, "text/plain", _SIF)
 _DISK_SUFFIX = {"qcow2": ".qcow2", "raw": ".img", "vmdk": ".vmdk"}
 
 
@@ -64,7 +67,7 @@ def export(
     if fmt == "json":
         path = work / f"{stem}.json"
         path.write_text(json.dumps(environment_to_dict(env), indent=2) + "\n")
-        return Exported(path, path.name, "application/json")
+        return Exported(path, path.name, _JSON)
     if not env.runnable:
         raise InvalidTransition(f"{env.ref} is deleted: only its metadata (json) is kept")
     exported = _content(artifacts, env, fmt, work, stem)
@@ -79,13 +82,13 @@ def _content(
     if fmt == "oci-archive":
         path = work / f"{stem}.oci.tar"
         export_oci_archive(artifacts.store, repository, env.digest, path, tag=str(env.version))
-        return Exported(path, path.name, "application/x-tar")
+        return Exported(path, path.name, _TAR)
     if fmt == "docker-archive":
         path = work / f"{stem}.docker.tar"
         export_docker_archive(
             artifacts.store, repository, env.digest, path, repo_tags=[f"{env.name}:{env.version}"]
         )
-        return Exported(path, path.name, "application/x-tar")
+        return Exported(path, path.name, _TAR)
     stored = work / "stored"
     artifacts.get_file(env, stored)
     content_type = env.classification.content_type
@@ -96,21 +99,21 @@ def _content(
                 raise InvalidTask("format", f"{env.ref} holds no recipe file")
             path = work / found[0]
             path.write_text(found[1])
-            return Exported(path, found[0], "text/plain; charset=utf-8")
-        return _renamed(stored, work / f"{stem}.context.tar", "application/x-tar")
+            return Exported(path, found[0], _TEXT)
+        return _renamed(stored, work / f"{stem}.context.tar", _TAR)
     if env.kind is Kind.APPTAINER_SIF:
-        return _renamed(stored, work / f"{stem}.sif", "application/vnd.sylabs.sif")
+        return _renamed(stored, work / f"{stem}.sif", _SIF)
     original = "ova" if content_type is ContentType.OVA else str(content_type)
     if fmt in ("original", original):
         suffix = ".ova" if original == "ova" else _DISK_SUFFIX[original]
-        return _renamed(stored, work / f"{stem}{suffix}", "application/octet-stream")
+        return _renamed(stored, work / f"{stem}{suffix}", _BINARY)
     path = work / f"{stem}{_DISK_SUFFIX[fmt]}"
     if content_type is ContentType.OVA:
         convert_ova(stored, path, fmt)
     else:
         convert_disk(stored, original, path, fmt)
     stored.unlink()
-    return Exported(path, path.name, "application/octet-stream")
+    return Exported(path, path.name, _BINARY)
 
 
 def _renamed(stored: Path, path: Path, media_type: str) -> Exported:

@@ -29,6 +29,7 @@ from toolferry.catalogue.engine import Engine
 from toolferry.catalogue.labels import ImageFacts, document_from_image, merge_documents
 from toolferry.catalogue.oci import media
 from toolferry.catalogue.oci.archive_import import import_docker_archive, import_oci_archive
+from toolferry.catalogue.oci.errors import RegistryUnavailable
 from toolferry.catalogue.oci.image import ImageInfo, read_image
 from toolferry.catalogue.oci.layout import LayoutStore
 from toolferry.catalogue.oci.reference import parse_reference
@@ -148,7 +149,12 @@ class Importer:
         checked against the registry's content), with every platform of an index."""
         ref = parse_reference(reference)
         with self._open_registry(ref.registry) as source:
-            info = read_image(source, ref.repository, ref.lookup, platform)
+            try:
+                info = read_image(source, ref.repository, ref.lookup, platform)
+            except RegistryUnavailable as exc:
+                # The registry the caller named: their reference cannot be used (a 400),
+                # unlike the catalogue's own store failing (a 502).
+                raise InvalidTask("reference", str(exc)) from None
             return self._publish_image(
                 source, ref.repository, info, document, who, fallback=ref.repository
             )

@@ -337,6 +337,7 @@ def test_bad_imports_are_4xx_and_store_nothing(
 
     doc = {"name": "lab/bad"}
     refused({"reference": "UPPER/Case::x", "document": doc}, 400, "reference")
+    refused({"reference": "127.0.0.1:9/lab/x:1", "document": doc}, 400, "does not answer")
     wrong = "sha256:" + "1" * 64
     refused({"reference": f"{pushed.split(':1')[0]}@{wrong}", "document": doc}, 404)
     refused({"reference": pushed, "document": {**doc, "digest": wrong}}, 400, "does not match")

@@ -17,6 +17,7 @@ from toolferry.api import errors
 from toolferry.api.environments import PREFIX, EnvironmentOut, Name, Version, environment_out
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
+from toolferry.api.views import task_document
 from toolferry.catalogue.exporting import EXPORT_MEDIA_TYPES, FORMATS, export
 from toolferry.catalogue.importing import UPLOAD_FORMATS
 from toolferry.domain.errors import InvalidTask
@@ -83,6 +84,30 @@ class BuildIn(BaseModel):
     )
 
 
+class RunIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"bindings": {"reads": "hub://SPACE/reads.fq", "threads": "4"}}]
+        },
+    )
+
+    bindings: dict[str, str] = Field(
+        default_factory=dict,
+        description="Input and output names → URLs, parameter names → values; unbound names "
+        "take their defaults.",
+    )
+    name: str | None = Field(default=None, description="The task's name.")
+    dry_run: bool = Field(
+        default=False, description="Answer the TES task document instead of submitting it."
+    )
+
+
+class RunOut(BaseModel):
+    id: str | None = Field(default=None, description="The submitted task's id.")
+    task: dict[str, Any] | None = Field(default=None, description="With dry_run: the task.")
+
+
 def _work(request: Request) -> FsPath:
     root: FsPath = request.app.state.hub.settings.data_dir / "tmp" / "catalogue"
     root.mkdir(parents=True, exist_ok=True)
@@ -136,6 +161,33 @@ def router() -> APIRouter:
         the image (by default as the next version of the recipe's name)."""
         env = request.app.state.hub.importer.build(name, version, body.document, who)
         return environment_out(env)
+
+    @api.post(
+        "/{name:envname}/versions/{version:envversion}:run",
+        summary="Run an environment's tool interface as a TES task",
+        response_model=RunOut,
+        response_model_exclude_none=True,
+        responses=_ERRORS,
+    )
+    def run(
+        name: Name, version: Version, body: RunIn, request: Request, who: Who
+    ) -> dict[str, Any]:
+        """Makes a TES task from the version's tool interface (command, files, parameters,
+        minimal hardware) running ``catalogue:NAME:VERSION``, and submits it as the caller."""
+        hub = request.app.state.hub
+        env = hub.catalogue.get(name, version, who)
+        if env.interface is None:
+            raise InvalidTask("interface", f"{env.ref} has no tool interface to run")
+        hardware = env.classification.minimal_hardware
+        spec = env.interface.to_task_spec(
+            f"catalogue:{env.ref}",
+            body.bindings,
+            body.name,
+            resources=hardware.to_resources() if hardware is not None else None,
+        )
+        if body.dry_run:
+            return {"task": task_document(spec)}
+        return {"id": hub.tasks.submit(spec, who).id}
 
     @api.get(
         "/{name:envname}/versions/{version:envversion}/export",

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from toolferry.domain.states import State
-from toolferry.domain.task import Task, TaskLog
+from toolferry.domain.task import Task, TaskLog, TaskSpec
 from toolferry.storage.redact import redact
 
 
@@ -79,6 +79,13 @@ def minimal(task_id: str, state: State, *, legacy: bool = False) -> dict[str, An
     """The MINIMAL view: id and state only."""
     shown = _LEGACY_STATE.get(state, state) if legacy else state
     return {"id": task_id, "state": str(shown)}
+
+
+def task_document(spec: TaskSpec) -> dict[str, Any]:
+    """A task as a client would submit it (TES ``tesTask`` fields, no nulls)."""
+    doc = _drop_none(asdict(spec))
+    doc.pop("environments", None)
+    return doc  # type: ignore[no-any-return]
 
 
 def render(task: Task, view: View) -> dict[str, Any]:

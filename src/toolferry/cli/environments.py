@@ -579,3 +579,58 @@ def export(
         dest.replace(final)
         dest = final
     out().print(f"wrote {escape(str(dest))} ({size} bytes)", soft_wrap=True)
+
+
+@app.command(no_args_is_help=True)
+def run(
+    ctx: typer.Context,
+    ref: VersionArg,
+    bindings: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAME=VALUE]...",
+            help="Inputs and outputs to URLs, parameters to values (see `env show`).",
+        ),
+    ] = None,
+    task_name: Annotated[str | None, typer.Option("--task-name", help="The task's name.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait for the task to end.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the TES task instead of submitting it.")
+    ] = False,
+) -> None:
+    """Run a version's tool interface as a TES task (pinned to the version's digest).
+
+    Exit status with --wait: 0 COMPLETE, 1 EXECUTOR_ERROR, 2 any other end.
+
+    **Example**
+
+        toolferry env run lab/align:2 reads=hub://SPACE/r.fq out=hub://SPACE/aln.sam threads=4 -w
+    """
+    from toolferry.cli.live import exit_code_for, wait_live
+    from toolferry.cli.render import state_text
+
+    name, version = split_ref(ref, need_version=True)
+    values: dict[str, str] = {}
+    for item in bindings or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"{item!r} is not NAME=VALUE")
+        if key in values:
+            raise CliError(f"{key} is bound twice")
+        values[key] = value
+    body: dict[str, Any] = {"bindings": values, "dry_run": dry_run}
+    if task_name:
+        body["name"] = task_name
+    with session(ctx) as s:
+        answer = s.client.catalogue("POST", env_path(name, version, ":run"), json=body)
+        if dry_run:
+            print_json(answer.get("task"))
+            return
+        task_id = str(answer["id"])
+        out().print(task_id, markup=False)
+        if not wait:
+            return
+        task = wait_live(s.client, task_id)
+    state = str(task.get("state", "UNKNOWN"))
+    out().print(state_text(state))
+    raise typer.Exit(exit_code_for(state))

@@ -1,4 +1,5 @@
-"""`toolferry demo`: start an embedded hub and run four small tasks that show what it does."""
+"""`toolferry demo`: start an embedded hub and run small tasks that show what it does (four
+everywhere, and on Docker a fifth from a catalogue environment built for the demo)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from toolferry.cli.client import TesClient
+from toolferry.cli.demo_catalogue import demo_task_document, publish_demo_environment
 from toolferry.cli.output import CliError, out
 from toolferry.cli.render import command_line, duration, last_attempt, state_text, stream_panel
 from toolferry.cli.session import deps, embedded_hub, token_of
@@ -24,6 +26,7 @@ from toolferry.domain.states import TERMINAL
 
 __all__ = ["DEMO_IMAGE", "demo", "demo_tasks"]
 
+_WORDS = {4: "four", 5: "five"}
 # Built locally by scripts/setup.sh from the host's static busybox (no image can be pulled).
 DEMO_IMAGE = "toolferry-test/busybox:1"
 DEMO_TIMEOUT = 180.0
@@ -252,13 +255,14 @@ def _show(console: Console, item: DemoTask, task: dict[str, Any]) -> None:
 
 
 def demo(ctx: typer.Context) -> None:
-    """Run four example tasks on an embedded hub and show how they went.
+    """Run example tasks on an embedded hub and show how they went.
 
     Starts a hub inside this command (on this machine's data directory), says which runtime it
     chose and why, then submits: a task whose inline input becomes an output file in the hub's
     storage, a two-step task sharing a volume, a task that stages a directory input through
     the input cache and uploads wildcard outputs with their checksums, and a task that fails
-    on purpose. Exit status 0 when every task ended as intended.
+    on purpose; on Docker also a task made from the tool interface of a catalogue environment
+    the demo publishes as a recipe and builds. Exit status 0 when every task ended as intended.
     """
     settings: Settings = deps(ctx).settings()
     console = out()
@@ -282,6 +286,24 @@ def demo(ctx: typer.Context) -> None:
         reference = settings.storage_dir / "demo" / "reference"
         write_reference(reference)
         items = demo_tasks(DEMO_IMAGE, output_dir, run_id, reference)
+        if runtime == "docker":
+            ref = publish_demo_environment(client, DEMO_IMAGE, console)
+            items.append(
+                DemoTask(
+                    key="catalogue",
+                    what=f"a task made from the tool interface of the catalogue entry {ref}, "
+                    "run by name and pinned to its digest",
+                    expected="COMPLETE",
+                    document=demo_task_document(
+                        client,
+                        ref,
+                        reference / "genes.txt",
+                        output_dir / "genecounts.txt",
+                        {"toolferry-demo": run_id},
+                    ),
+                )
+            )
+            console.print()
         ids: dict[str, str] = {}
         for number, item in enumerate(items, start=1):
             ids[item.key] = client.create(item.document)
@@ -325,6 +347,6 @@ def demo(ctx: typer.Context) -> None:
         )
         raise CliError(f"some demo tasks did not end as intended{hint}", exit_code=1)
     console.print(
-        "\n[green]All four tasks ended as intended.[/] "
+        f"\n[green]All {_WORDS.get(len(items), str(len(items)))} tasks ended as intended.[/] "
         "See them again with `toolferry task list --tag toolferry-demo`."
     )

@@ -389,7 +389,14 @@ def test_demo_with_the_docker_runtime(
     assert result.exit_code == 0, result.output
     assert "runtime docker" in result.stdout
     assert f"executors run in the image {busybox_image}" in result.stdout
-    assert "All four tasks ended as intended" in result.stdout
+    assert "catalogue: published the recipe demo/genecount:1" in result.stdout
+    assert "built it into demo/genecount:2" in result.stdout
+    assert "All five tasks ended as intended" in result.stdout
+    (counts,) = (data_dir / "storage" / "demo").glob("*/genecounts.txt")
+    assert counts.read_text(encoding="utf-8").splitlines()[0].split() == ["2", "TP53"]
+    again = cli("demo")  # a second demo reuses the environment the first one built
+    assert again.exit_code == 0, again.output
+    assert "catalogue: reusing demo/genecount:2" in again.stdout
 
 
 def test_a_terminated_run_cancels_its_task(bwrap: str, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from toolferry.api import (
     tes,
     trs,
 )
+from toolferry.api.head import HeadAsGet
 from toolferry.api.schemas import ErrorOut
 
 DESCRIPTION = """toolferry brings research tools to the data.
@@ -98,6 +99,7 @@ def create_app(hub: Any) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.add_middleware(HeadAsGet)
     errors.install(app)
     for prefix, legacy in (("/ga4gh/tes/v1", False), ("/v1", True)):
         router = tes.router(legacy=legacy)

@@ -605,7 +605,7 @@ def router() -> APIRouter:
             return _error(
                 405,
                 f"{request.method} is not allowed here: the TRS view is read-only (GET)",
-                {"Allow": "GET"},
+                {"Allow": "GET, HEAD"},
             )
         return _error(404, f"no such TRS path: {PREFIX}/{rest}")
 

@@ -299,3 +299,11 @@ def test_a_body_that_is_not_json_is_named(client: httpx.Client) -> None:
     response = client.post(f"{TES}/tasks", content="hello", headers={"content-type": "text/plain"})
     assert response.status_code == 400
     assert "must be a JSON object" in response.json()["detail"]
+
+
+def test_every_get_route_answers_head_without_a_body(client: httpx.Client) -> None:
+    for path in (f"{TES}/service-info", f"{TES}/tasks", "/oai?verb=Identify", "/healthz"):
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers["content-length"] == str(len(got.content)), path
+        assert head.headers["content-type"] == got.headers["content-type"], path

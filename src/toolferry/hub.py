@@ -32,7 +32,7 @@ from toolferry.catalogue.images import ImageResolver
 from toolferry.catalogue.importing import Importer
 from toolferry.catalogue.matching import local_execution_environment
 from toolferry.catalogue.oci.registry import RegistryStore
-from toolferry.catalogue.running import EngineImages
+from toolferry.catalogue.running import EngineImages, reserved_images
 from toolferry.catalogue.service import CatalogueService
 from toolferry.config import Settings
 from toolferry.domain.environment import Review
@@ -166,6 +166,7 @@ class Hub:
             self.catalogue,
             EngineImages(self.artifacts, self.engine, scratch),
             require_review=Review(s.catalogue_require_review),
+            reserved=reserved_images(self.artifacts),
         )
         self.tasks = TaskService(
             self.store,
@@ -199,17 +200,9 @@ class Hub:
 
     @contextmanager
     def open_registry(self, host: str) -> Iterator[RegistryStore]:
-        """The registry at ``host``, with the catalogue registry's credentials when it is
-        that registry."""
-        s = self.settings
-        options: dict[str, Any] = {}
-        if self.artifacts.pull_host == host and s.catalogue_registry_username:
-            password = s.catalogue_registry_password
-            options = {
-                "username": s.catalogue_registry_username,
-                "password": password.get_secret_value() if password else None,
-            }
-        with RegistryStore.for_host(host, **options) as store:
+        """A registry a caller names, anonymously (the catalogue's own credentials are only
+        for its own copies)."""
+        with RegistryStore.for_host(host) as store:
             yield store
 
     def execution_environments(self) -> list[ExecutionEnvironment]:
@@ -302,6 +295,7 @@ class Hub:
     def close(self) -> None:
         self.stop()
         self._lock.release()
+        self.artifacts.close()
         self.db.close()
 
 

@@ -20,9 +20,8 @@ from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
 from toolferry.catalogue.facets import count_facets, select
 from toolferry.catalogue.matching import Match, match
-from toolferry.catalogue.service import MAX_NAME, CatalogueService
+from toolferry.catalogue.service import MAX_NAME, RESERVED_COMPONENT, CatalogueService
 from toolferry.domain.environment import Environment, Kind, Review, Status, environment_to_dict
-from toolferry.domain.errors import InvalidTask
 from toolferry.domain.execution import ExecutionEnvironment
 
 __all__ = ["PREFIX", "environment_out", "install", "router"]
@@ -30,7 +29,7 @@ __all__ = ["PREFIX", "environment_out", "install", "router"]
 PREFIX = "/api/v1/environments"
 _ERROR: dict[str, Any] = {"model": ErrorOut}
 _MAX_VERSION = 2**31 - 1
-_RESERVED = "versions"
+_RESERVED = RESERVED_COMPONENT
 
 
 class _NameConvertor(Convertor[str]):
@@ -278,8 +277,6 @@ def router() -> APIRouter:
     )
     def register(body: EnvironmentIn, service: Service, who: Who) -> dict[str, Any]:
         """Publish a version; a published version never changes (409 when it exists)."""
-        if _RESERVED in body.name.split("/"):
-            raise InvalidTask("name", f"the component {_RESERVED!r} is reserved")
         document = body.model_dump(mode="json", exclude_none=True)
         return environment_out(service.register(document, who))
 

@@ -45,6 +45,7 @@ FILE_TYPES: dict[ContentType, tuple[str, str]] = {
     ContentType.CONTAINERFILE: (media.ARTIFACT_RECIPE, media.RECIPE_TAR),
     ContentType.PACKERFILE: (media.ARTIFACT_RECIPE, media.RECIPE_TAR),
 }
+_RESERVED_COMPONENTS = frozenset({"index.json", "oci-layout", "blobs"})
 RECIPE_NAMES = ("Dockerfile", "Containerfile", "packer.pkr.hcl", "packer.json")
 _MAX_RECIPE = 1 << 20
 _RECIPE_CACHE = 256
@@ -82,7 +83,16 @@ class CatalogueArtifacts:
         self._recipes: OrderedDict[str, str | None] = OrderedDict()
         self._lock = Lock()
 
+    def close(self) -> None:
+        """Release the store's connections (a registry's HTTP client)."""
+        self.store.close()
+
     def repository(self, name: str) -> str:
+        """Where ``name``'s versions live; names whose components are a layout's own file
+        names (``index.json``, ``oci-layout``, ``blobs``) cannot be stored."""
+        clash = _RESERVED_COMPONENTS.intersection(name.split("/"))
+        if clash:
+            raise InvalidTask("name", f"the component {sorted(clash)[0]!r} is reserved")
         return f"{self.namespace}/{name}"
 
     def location(self, name: str, digest: str) -> str:
@@ -92,22 +102,24 @@ class CatalogueArtifacts:
         return f"{self.store.where}/{self.repository(name)}@{digest}"
 
     def put_image(
-        self, source: ImageStore, source_repository: str, reference: str, name: str, version: int
+        self, source: ImageStore, source_repository: str, reference: str, name: str
     ) -> Descriptor:
-        """Copy an image (or index) in, tagged with the version; its digest is kept."""
-        copied = copy_image(
-            source,
-            source_repository,
-            reference,
-            self.store,
-            self.repository(name),
-            tag=str(version),
-        )
+        """Copy an image (or index) in, untagged (see :meth:`tag`); its digest is kept."""
+        copied = copy_image(source, source_repository, reference, self.store, self.repository(name))
         return copied.descriptor
 
+    def tag(self, name: str, version: int, digest: str) -> None:
+        """Tag stored content with its version number once that version is published, so a
+        tag never names content whose publication failed."""
+        repository = self.repository(name)
+        top = self.store.resolve(repository, digest)
+        data = self.store.manifest(repository, digest)
+        self.store.put_manifest(repository, data, top.media_type, tag=str(version))
+
     def put_file(
-        self, path: Path, *, name: str, version: int, content_type: ContentType, title: str
+        self, path: Path, *, name: str, content_type: ContentType, title: str
     ) -> Descriptor:
+        """Store a file as a single-file artifact, untagged (see :meth:`tag`)."""
         artifact_type, layer_type = FILE_TYPES[content_type]
         return push_artifact(
             self.store,
@@ -119,7 +131,6 @@ class CatalogueArtifacts:
             config_media_type=(
                 media.SIF_CONFIG if content_type is ContentType.SIF else media.EMPTY_MEDIA_TYPE
             ),
-            tag=str(version),
         )
 
     def get_file(self, env: Environment, dest: Path) -> ArtifactInfo:

@@ -7,7 +7,6 @@ runs, so a build is repeatable and cannot fetch what nobody reviewed.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -84,28 +83,34 @@ class Engine:
         with self._api(f"inspecting image {image}") as api:
             return str(api.inspect_image(image)["Id"])
 
-    def build(self, context: bytes, *, tag: str, dockerfile: str = "Dockerfile") -> str:
-        """Build the recipe in ``context`` (a tar) without network; the image's id. A failed
-        build is the recipe's fault: InvalidTask with the end of the build's output."""
+    def build(self, context: Path, *, tag: str, dockerfile: str = "Dockerfile") -> str:
+        """Build the recipe in ``context`` (a tar, streamed) with no network for its RUN
+        steps; the image's id. A failed build is the recipe's fault: InvalidTask with the end
+        of the build's output (the engine may still fetch a missing FROM image)."""
+        import docker.errors
+
         lines: list[str] = []
-        with self._api(f"building {tag}") as api:
-            for event in api.build(
-                fileobj=io.BytesIO(context),
-                custom_context=True,
-                dockerfile=dockerfile,
-                tag=tag,
-                rm=True,
-                forcerm=True,
-                network_mode="none",
-                decode=True,
-            ):
-                if not isinstance(event, dict):
-                    continue
-                if event.get("stream"):
-                    lines.extend(event["stream"].rstrip("\n").splitlines())
-                if event.get("error"):
-                    tail = "\n".join([*lines[-_BUILD_TAIL:], str(event["error"]).strip()])
-                    raise InvalidTask("recipe", f"the build failed:\n{tail}")
+        with self._api(f"building {tag}") as api, context.open("rb") as stream:
+            try:
+                for event in api.build(
+                    fileobj=stream,
+                    custom_context=True,
+                    dockerfile=dockerfile,
+                    tag=tag,
+                    rm=True,
+                    forcerm=True,
+                    network_mode="none",
+                    decode=True,
+                ):
+                    if not isinstance(event, dict):
+                        continue
+                    if event.get("stream"):
+                        lines.extend(event["stream"].rstrip("\n").splitlines())
+                    if event.get("error"):
+                        tail = "\n".join([*lines[-_BUILD_TAIL:], str(event["error"]).strip()])
+                        raise InvalidTask("recipe", f"the build failed:\n{tail}")
+            except docker.errors.APIError as exc:  # e.g. a Dockerfile that does not parse
+                raise InvalidTask("recipe", f"the build failed: {exc.explanation or exc}") from exc
             return str(api.inspect_image(tag)["Id"])
 
     def remove(self, image: str) -> None:

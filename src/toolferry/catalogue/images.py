@@ -5,11 +5,15 @@ An executor's ``image`` names a catalogue entry when it is
 * ``catalogue:NAME:VERSION``, ``catalogue:NAME`` (the latest runnable version),
   ``catalogue:NAME@sha256:...`` or ``catalogue:sha256:...`` (explicit: an unknown entry is an
   error), or
-* ``NAME:VERSION`` with a whole-number version where ``NAME`` is in the catalogue, or the bare
-  digest ``sha256:...`` of an entry (implicit: anything else is an ordinary image reference).
+* ``NAME:VERSION`` with a whole-number version naming an entry the caller owns or that
+  reviewers trusted, or the bare digest ``sha256:...`` of an entry (implicit: anything else is
+  an ordinary image reference, so nobody can take over an image name others use by
+  publishing an entry of that name).
 
 The executor then runs the entry's content pinned by digest, and the task records which entry
-(name, version, digest) each executor ran.
+(name, version, digest) each executor ran. Ordinary images that would reach catalogue content
+around these checks (the images the catalogue loads into the engine, its registry's
+repositories) are refused.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from toolferry.domain.errors import InvalidTask, NotFound
 from toolferry.domain.task import EnvironmentUse, TaskSpec
 from toolferry.security.identity import Identity
 
-__all__ = ["PREFIX", "REVIEW_ORDER", "ImageResolver", "RunnableImage", "pinned_location"]
+__all__ = [
+    "PREFIX",
+    "REVIEW_ORDER",
+    "ImageResolver",
+    "ReservedImage",
+    "RunnableImage",
+    "pinned_location",
+]
 
 PREFIX = "catalogue:"
 REVIEW_ORDER = (Review.DRAFT, Review.IN_REVIEW, Review.TRUSTED)
@@ -36,6 +47,8 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._/-]*")
 # The entry → the image reference the site's container runtime runs (pinned by digest);
 # raises InvalidTask (its field is replaced by the executor's) when it cannot be run here.
 RunnableImage = Callable[[Environment], str]
+# An ordinary executor image → why it may not be used (it is catalogue content), or None.
+ReservedImage = Callable[[str], str | None]
 
 
 def pinned_location(env: Environment) -> str:
@@ -53,10 +66,12 @@ class ImageResolver:
         runnable_image: RunnableImage,
         *,
         require_review: Review = Review.DRAFT,
+        reserved: ReservedImage | None = None,
     ) -> None:
         self._catalogue = catalogue
         self._runnable_image = runnable_image
         self._require_review = require_review
+        self._reserved = reserved
 
     def resolve(self, spec: TaskSpec, who: Identity) -> TaskSpec:
         """``spec`` with every executor image that names an entry replaced by the entry's
@@ -69,6 +84,9 @@ class ImageResolver:
             field = f"executors[{i}].image"
             env = self._lookup(executor.image.strip(), who, field)
             if env is None:
+                why = self._reserved(executor.image.strip()) if self._reserved else None
+                if why:
+                    raise InvalidTask(field, why)
                 continue
             self._check(env, who, field)
             try:
@@ -94,10 +112,10 @@ class ImageResolver:
             if _DIGEST.fullmatch(target):
                 return self._by_digest(target, None, who, explicit, field)
             if match := _NAME_DIGEST.fullmatch(target):
-                return self._by_digest(match["digest"], match["name"], who, True, field)
+                return self._by_digest(match["digest"], match["name"], who, explicit, field)
             if match := _NAME_VERSION.fullmatch(target):
-                if not explicit and not self._catalogue.knows(match["name"], who):
-                    return None
+                if not explicit:
+                    return self._implicit(match["name"], int(match["version"]), who)
                 return self._catalogue.get(match["name"], int(match["version"]), who)
             if explicit and _NAME.fullmatch(target):
                 return self._catalogue.latest_runnable(target, who)
@@ -110,6 +128,15 @@ class ImageResolver:
                 "'catalogue:NAME@sha256:...' or 'catalogue:sha256:...'",
             )
         return None
+
+    def _implicit(self, name: str, version: int, who: Identity) -> Environment | None:
+        """A bare ``NAME:VERSION`` is an entry only if the caller owns it or reviewers trust
+        it; otherwise it stays the ordinary image reference it also is."""
+        try:
+            env = self._catalogue.get(name, version, who)
+        except NotFound:
+            return None
+        return env if env.owner_id == who.user or env.review is Review.TRUSTED else None
 
     def _by_digest(
         self, digest: str, name: str | None, who: Identity, explicit: bool, field: str

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
+import threading
 import uuid
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,10 @@ from toolferry.catalogue.oci.errors import RegistryUnavailable
 from toolferry.catalogue.oci.image import ImageInfo, read_image
 from toolferry.catalogue.oci.layout import LayoutStore
 from toolferry.catalogue.oci.reference import parse_reference
-from toolferry.catalogue.oci.store import ImageStore
+from toolferry.catalogue.oci.store import ImageStore, Platform
 from toolferry.catalogue.service import CatalogueService
-from toolferry.domain.environment import ContentType, Environment, Kind
-from toolferry.domain.errors import InvalidTask
+from toolferry.domain.environment import ContentType, Environment, Kind, environment_to_dict
+from toolferry.domain.errors import InvalidTask, NotFound, Unavailable
 from toolferry.security.identity import Identity
 
 __all__ = ["UPLOAD_FORMATS", "Importer", "classify_upload"]
@@ -60,17 +61,21 @@ _PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 OpenRegistry = Callable[[str], AbstractContextManager[ImageStore]]
 
 
-def _tar_names(path: Path, limit: int = 64) -> list[str]:
+_MAX_MEMBERS = 100_000
+
+
+def _tar_names(path: Path) -> set[str]:
+    """The member names of a tar (headers only; at most :data:`_MAX_MEMBERS`)."""
+    names: set[str] = set()
     try:
         with tarfile.open(path, "r:*") as tar:
-            names = []
             for member in tar:
-                names.append(member.name.removeprefix("./"))
-                if len(names) >= limit:
-                    break
-            return names
+                names.add(member.name.removeprefix("./"))
+                if len(names) > _MAX_MEMBERS:
+                    raise InvalidTask("file", f"holds more than {_MAX_MEMBERS} members")
     except (OSError, tarfile.TarError):
-        return []
+        return set()
+    return names
 
 
 def _looks_like_recipe(path: Path) -> bool:
@@ -96,7 +101,7 @@ def classify_upload(path: Path, declared: str | None) -> str:
     against ``declared`` when given)."""
     if declared is not None and declared not in UPLOAD_FORMATS:
         raise InvalidTask("format", f"{declared!r} is not one of {', '.join(UPLOAD_FORMATS)}")
-    names = _tar_names(path) if tarfile.is_tarfile(path) else []
+    names = _tar_names(path) if tarfile.is_tarfile(path) else set()
     found: str | None = None
     if "oci-layout" in names:
         found = "oci-archive"
@@ -124,16 +129,49 @@ class Importer:
         engine: Engine,
         open_registry: OpenRegistry,
         work_dir: Path,
+        max_concurrent: int = 4,
     ) -> None:
         self._catalogue = catalogue
         self._artifacts = artifacts
         self._engine = engine
         self._open_registry = open_registry
         self._work_dir = work_dir
+        # Imports move whole images and hold a request thread each: a few at once, the API
+        # stays responsive for everyone else.
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._names_lock = threading.Lock()
+        self._name_locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._slots.acquire(timeout=5):
+            raise Unavailable("too many imports and builds are running; try again shortly")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    @contextmanager
+    def _publishing(self, name: str) -> Iterator[None]:
+        """One publication of ``name`` at a time in this hub: a version is checked, stored
+        and published without another import taking its number in between."""
+        with self._names_lock:
+            lock = self._name_locks.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
     def _scratch(self) -> tempfile.TemporaryDirectory[str]:
         self._work_dir.mkdir(parents=True, exist_ok=True)
         return tempfile.TemporaryDirectory(prefix="import-", dir=self._work_dir)
+
+    def _name_of(self, document: Mapping[str, Any]) -> str:
+        if not isinstance(document, Mapping):
+            raise InvalidTask("document", "must be a JSON object")
+        name = document.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidTask("name", "required: the environment's name (e.g. lab/align)")
+        self._artifacts.repository(name)  # names the store cannot hold are refused up front
+        return name
 
     # -- container images -------------------------------------------------------------------
 
@@ -148,7 +186,15 @@ class Importer:
         """Import the image an OCI reference names (``host/repo:tag`` or ``...@sha256:``,
         checked against the registry's content), with every platform of an index."""
         ref = parse_reference(reference)
-        with self._open_registry(ref.registry) as source:
+        Platform.parse(platform)
+        name = self._name_of(document)
+        if ref.registry == self._artifacts.pull_host and ref.repository.startswith(
+            self._artifacts.namespace + "/"
+        ):
+            raise InvalidTask(
+                "reference", "is the catalogue's own content: use the entry (catalogue:NAME)"
+            )
+        with self._slot(), self._open_registry(ref.registry) as source, self._publishing(name):
             try:
                 info = read_image(source, ref.repository, ref.lookup, platform)
             except RegistryUnavailable as exc:
@@ -182,8 +228,10 @@ class Importer:
         derived = document_from_image(facts, fallback_title=fallback)
         doc = self._complete(derived, document, kind=Kind.OCI_IMAGE, digest=top.digest)
         env = self._catalogue.prepare(doc, who)
-        self._artifacts.put_image(source, repository, top.digest, env.name, env.version)
-        return self._catalogue.publish(env)
+        self._artifacts.put_image(source, repository, top.digest, env.name)
+        published = self._catalogue.publish(env)
+        self._artifacts.tag(env.name, env.version, top.digest)
+        return published
 
     def _complete(
         self,
@@ -195,22 +243,32 @@ class Importer:
     ) -> dict[str, Any]:
         """The caller's document over what the content says, with kind, digest and location
         set from the content; a digest the caller gave must be the content's."""
-        if not isinstance(document, Mapping):
-            raise InvalidTask("document", "must be a JSON object")
+        name = self._name_of(document)
         given = document.get("digest")
         if given is not None and given != digest and digest != _PLACEHOLDER_DIGEST:
             raise InvalidTask("digest", f"{given} does not match the content, which is {digest}")
         if document.get("kind") not in (None, str(kind)):
             raise InvalidTask("kind", f"the content is a {kind}, not a {document.get('kind')}")
-        name = document.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidTask("name", "required: the environment's name (e.g. lab/align)")
+        for key in ("classification", "content"):
+            if not isinstance(document.get(key, {}), Mapping):
+                raise InvalidTask(key, "must be a JSON object")
+        measured_checksum = derived.get("classification", {}).get("checksum")
+        given_checksum = document.get("classification", {}).get("checksum")
+        if measured_checksum and given_checksum and given_checksum != measured_checksum:
+            raise InvalidTask(
+                "classification.checksum",
+                f"{given_checksum} does not match the file, which is {measured_checksum}",
+            )
         doc = merge_documents(derived, document)
         doc["kind"] = str(kind)
         doc["digest"] = digest
         classification = dict(doc.get("classification") or {})
         classification["location"] = self._artifacts.location(name, digest)
+        if measured_checksum:
+            classification["checksum"] = measured_checksum
         doc["classification"] = classification
+        # What was measured from the content wins over what the caller says about it.
+        doc["content"] = {**dict(doc.get("content") or {}), **dict(derived.get("content") or {})}
         return doc
 
     # -- uploaded files -----------------------------------------------------------------------
@@ -226,14 +284,23 @@ class Importer:
     ) -> Environment:
         """Import an uploaded file: a Docker or OCI archive, a recipe (a Dockerfile or a build
         context tar), a VM disk (qcow2, raw, vmdk, OVA) or an Apptainer SIF."""
+        Platform.parse(platform)
+        name = self._name_of(document)
         what = classify_upload(path, declared)
-        if what in ("docker-archive", "oci-archive"):
-            return self._from_archive(path, what, document, who, platform)
-        if what in ("dockerfile", "containerfile", "context"):
-            return self._from_recipe(path, what, document, who)
-        if what == "sif":
-            return self._from_sif(path, document, who)
-        return self._from_disk(path, what, document, who)
+        if what not in ("docker-archive", "oci-archive") and document.get("digest") is not None:
+            raise InvalidTask(
+                "digest",
+                "is the stored artifact's, known once stored: leave it out, and give "
+                "classification.checksum (sha256:<hex> of the file) to have the file checked",
+            )
+        with self._slot(), self._publishing(name):
+            if what in ("docker-archive", "oci-archive"):
+                return self._from_archive(path, what, document, who, platform)
+            if what in ("dockerfile", "containerfile", "context"):
+                return self._from_recipe(path, what, document, who)
+            if what == "sif":
+                return self._from_sif(path, document, who)
+            return self._from_disk(path, what, document, who)
 
     def _from_archive(
         self,
@@ -245,9 +312,14 @@ class Importer:
     ) -> Environment:
         with self._scratch() as work:
             staging = LayoutStore(Path(work) / "layout")
-            load = import_docker_archive if what == "docker-archive" else import_oci_archive
-            top = load(path, staging, "upload")
-            info = read_image(staging, "upload", top.digest, platform)
+            try:
+                if what == "docker-archive":
+                    top = import_docker_archive(path, staging, "upload")
+                else:
+                    top = import_oci_archive(path, staging, "upload", work_dir=Path(work))
+                info = read_image(staging, "upload", top.digest, platform)
+            except NotFound as exc:
+                raise InvalidTask("file", f"the {what} is incomplete: {exc}") from None
             fallback = str(document.get("name") or "upload")
             return self._publish_image(staging, "upload", info, document, who, fallback=fallback)
 
@@ -266,14 +338,12 @@ class Importer:
             self._complete(derived, document, kind=kind, digest=_PLACEHOLDER_DIGEST), who
         )
         stored = self._artifacts.put_file(
-            path,
-            name=draft.name,
-            version=draft.version,
-            content_type=content_type,
-            title=path.name,
+            path, name=draft.name, content_type=content_type, title=path.name
         )
         doc = self._complete(derived, document, kind=kind, digest=stored.digest)
-        return self._catalogue.publish(self._catalogue.prepare(doc, who))
+        published = self._catalogue.publish(self._catalogue.prepare(doc, who))
+        self._artifacts.tag(published.name, published.version, stored.digest)
+        return published
 
     def _from_disk(
         self, path: Path, fmt: str, document: Mapping[str, Any], who: Identity
@@ -389,8 +459,9 @@ class Importer:
     def build(
         self, name: str, version: int, document: Mapping[str, Any], who: Identity
     ) -> Environment:
-        """Build a recipe version with the local engine (no network) and publish the image
-        as the next version of ``document['name']`` (default: the recipe's name)."""
+        """Build a recipe version with the local engine (its RUN steps without network) and
+        publish the image as the next version of ``document['name']`` (default: the
+        recipe's name), based on the recipe."""
         recipe = self._catalogue.get(name, version, who)
         if recipe.kind is not Kind.RECIPE:
             raise InvalidTask("kind", f"{recipe.ref} is a {recipe.kind}, not a recipe")
@@ -398,9 +469,14 @@ class Importer:
             raise InvalidTask("status", f"{recipe.ref} is deleted")
         if recipe.classification.content_type is ContentType.PACKERFILE:
             raise InvalidTask("kind", f"{recipe.ref} is a Packer template; only Dockerfiles build")
+        if not isinstance(document, Mapping):
+            raise InvalidTask("document", "must be a JSON object")
         target = dict(document)
         target.setdefault("name", recipe.name)
-        given = dict(target.get("classification") or {})
+        target.setdefault("base", recipe.ref)  # the image's lineage starts at its recipe
+        given = target.get("classification") or {}
+        if not isinstance(given, Mapping):
+            raise InvalidTask("classification", "must be a JSON object")
         inherited = {
             key: getattr(recipe.classification, key)
             for key in ("description", "community", "purpose", "software_packages")
@@ -412,20 +488,35 @@ class Importer:
             **given,
         }
         if recipe.interface is not None and "interface" not in target:
-            from toolferry.domain.environment import environment_to_dict
-
             target["interface"] = environment_to_dict(recipe)["interface"]
-        with self._scratch() as work:
-            context = Path(work) / "context.tar"
-            self._artifacts.get_file(recipe, context)
-            found = read_recipe(context)
-            if found is None:
-                raise InvalidTask("recipe", f"{recipe.ref} holds no Dockerfile/Containerfile")
-            tag = f"toolferry-build/{uuid.uuid4().hex[:12]}:latest"
-            self._engine.build(context.read_bytes(), tag=tag, dockerfile=found[0])
-            try:
-                archive = Path(work) / "image.tar"
-                self._engine.save(tag, archive)
-            finally:
-                self._engine.remove(tag)
-            return self._from_archive(archive, "docker-archive", target, who, "linux/amd64")
+        target_name = self._name_of(target)
+        with self._slot(), self._publishing(target_name):
+            # Every check of the version to publish before the engine spends time on it.
+            self._catalogue.prepare(
+                self._complete(
+                    {
+                        "classification": {
+                            "title": recipe.classification.title,
+                            "content_type": "oci",
+                        }
+                    },
+                    target,
+                    kind=Kind.OCI_IMAGE,
+                    digest=_PLACEHOLDER_DIGEST,
+                ),
+                who,
+            )
+            with self._scratch() as work:
+                context = Path(work) / "context.tar"
+                self._artifacts.get_file(recipe, context)
+                found = read_recipe(context)
+                if found is None:
+                    raise InvalidTask("recipe", f"{recipe.ref} holds no Dockerfile/Containerfile")
+                tag = f"toolferry-build/{uuid.uuid4().hex[:12]}:latest"
+                self._engine.build(context, tag=tag, dockerfile=found[0])
+                try:
+                    archive = Path(work) / "image.tar"
+                    self._engine.save(tag, archive)
+                finally:
+                    self._engine.remove(tag)
+                return self._from_archive(archive, "docker-archive", target, who, "linux/amd64")

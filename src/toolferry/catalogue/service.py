@@ -26,9 +26,11 @@ from toolferry.domain.errors import Forbidden, InvalidTask, InvalidTransition, N
 from toolferry.security.identity import Identity
 from toolferry.store.environments import DuplicateVersion, EnvironmentStore
 
-__all__ = ["HUB_FIELDS", "MAX_NAME", "CatalogueService"]
+__all__ = ["HUB_FIELDS", "MAX_NAME", "RESERVED_COMPONENT", "CatalogueService"]
 
 MAX_NAME = 255
+# A name component the REST paths use ("NAME/versions/N"), so no name may hold it.
+RESERVED_COMPONENT = "versions"
 # Set by the hub when a version is published, never by the publisher.
 HUB_FIELDS = (
     "id",
@@ -105,6 +107,8 @@ class CatalogueService:
             raise InvalidTask("name", "required: a non-empty string")
         if len(name) > MAX_NAME:
             raise InvalidTask("name", f"must be at most {MAX_NAME} characters")
+        if RESERVED_COMPONENT in name.split("/"):
+            raise InvalidTask("name", f"the component {RESERVED_COMPONENT!r} is reserved")
         latest = self._store.latest(name)
         full = dict(document)
         if latest is None:
@@ -150,8 +154,13 @@ class CatalogueService:
                     "version", f"must be {latest.version + 1}, the next after {latest.ref}"
                 )
         base = full.setdefault("base", latest.ref)
-        if base != latest.ref:
-            raise InvalidTask("base", f"must be {latest.ref}: a new version follows the latest")
+        if isinstance(base, str) and base != latest.ref:
+            # A branch in the lineage (e.g. an image built from an older recipe version).
+            base_name, base_version = parse_base(base)
+            if base_name != latest.name or self._store.get(base_name, base_version) is None:
+                raise InvalidTask(
+                    "base", f"must be an existing version of {latest.name} (default {latest.ref})"
+                )
         full.setdefault("group_id", latest.group_id)
         full.setdefault("permissions", str(latest.permissions))
 

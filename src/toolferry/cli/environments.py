@@ -560,6 +560,9 @@ def export(
         Path | None,
         typer.Option("--output", "-o", help="Where to write (default: the hub's file name)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file that is already there.")
+    ] = False,
 ) -> None:
     """Export a version as a file (`docker load`, `skopeo`, `qemu-img` and Apptainer read them).
 
@@ -569,13 +572,18 @@ def export(
         toolferry env export lab/vm:1 --format vmdk
     """
     name, version = split_ref(ref, need_version=True)
+    if output is not None and output.exists() and not force:
+        raise CliError(f"{output} exists; give --force to replace it")
     with session(ctx) as s:
         dest = output or Path(f"{name.replace('/', '_')}-{version}.download")
         suggested, size = s.client.catalogue_download(
             env_path(name, version, "/export"), dest, params={"format": fmt}
         )
     if output is None and suggested:
-        final = Path(suggested)
+        final = Path(Path(suggested).name)
+        if final.exists() and not force:
+            dest.unlink()
+            raise CliError(f"{final} exists; give --force to replace it, or -o FILE")
         dest.replace(final)
         dest = final
     out().print(f"wrote {escape(str(dest))} ({size} bytes)", soft_wrap=True)

@@ -363,3 +363,112 @@ def test_bad_imports_are_4xx_and_store_nothing(
         client.post(f"{ENVS}:import", json={"reference": pushed, "document": {**doc, "version": 1}})
     )
     refused({"reference": pushed, "document": {**doc, "version": 1}}, 409, "lab/bad:1")
+
+
+def test_loaded_images_are_tagged_only_in_the_catalogue_namespace(
+    pushed: str, layout_hub: tuple[Hub, httpx.Client]
+) -> None:
+    _, client = layout_hub
+    env = created(
+        client.post(f"{ENVS}:import", json={"reference": pushed, "document": {"name": "lab/ns"}})
+    )
+    assert run_task(client, "catalogue:lab/ns:1")["state"] == "COMPLETE"
+    tags = json.loads(
+        docker("image", "inspect", "--format", "{{json .RepoTags}}", done_image(client))
+    )
+    assert "lab/ns:1" not in tags  # the engine never holds a name others could run
+    # Neither the catalogue's tag nor the image id runs as an ordinary image.
+    catalogue_tag = f"toolferry-catalogue/image:{env['digest'].split(':')[1]}"
+    for image in (catalogue_tag, done_image(client)):
+        answer = client.post(
+            f"{TES}/tasks", json={"executors": [{"image": image, "command": ["true"]}]}
+        )
+        assert answer.status_code == 400, answer.text
+
+
+def done_image(client: httpx.Client) -> str:
+    tasks = client.get(f"{TES}/tasks", params={"view": "BASIC"}).json()["tasks"]
+    image: str = tasks[0]["executors"][0]["image"]
+    return image
+
+
+def test_the_catalogue_registry_is_reached_only_through_entries(
+    pushed: str, registry_hub: tuple[Hub, httpx.Client], registry: RegistryServer
+) -> None:
+    _, client = registry_hub
+    env = created(
+        client.post(f"{ENVS}:import", json={"reference": pushed, "document": {"name": "lab/p"}})
+    )
+    location = env["classification"]["location"]
+    own = location.split("@")[0] + ":1"
+    again = client.post(f"{ENVS}:import", json={"reference": own, "document": {"name": "x/y"}})
+    assert again.status_code == 400 and "catalogue's own content" in again.json()["detail"]
+    for image in (own, location):
+        answer = client.post(
+            f"{TES}/tasks", json={"executors": [{"image": image, "command": ["true"]}]}
+        )
+        assert answer.status_code == 400 and "holds the catalogue's content" in answer.text
+    squat = {
+        "name": "lab/squat",
+        "kind": "oci-image",
+        "digest": env["digest"],
+        "classification": {"title": "S", "content_type": "oci", "location": location},
+    }
+    created(client.post(ENVS, json=squat))
+    answer = client.post(
+        f"{TES}/tasks",
+        json={"executors": [{"image": "catalogue:lab/squat:1", "command": ["true"]}]},
+    )
+    assert answer.status_code == 400 and "content of another entry" in answer.json()["detail"]
+
+
+def test_imports_of_one_name_at_once_get_consecutive_versions(
+    qemu_img: str, layout_hub: tuple[Hub, httpx.Client], tmp_path: Path
+) -> None:
+    hub, client = layout_hub
+    urls = []
+    for i in range(3):
+        disk = tmp_path / f"d{i}.qcow2"
+        subprocess.run(
+            [qemu_img, "create", "-q", "-f", "qcow2", str(disk), f"{i + 1}M"], check=True
+        )
+        urls.append(upload(client, disk))
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(url: str) -> dict[str, Any]:
+        return created(
+            client.post(f"{ENVS}:import", json={"url": url, "document": {"name": "lab/race"}})
+        )
+
+    with ThreadPoolExecutor(3) as pool:
+        envs = list(pool.map(one, urls))
+    assert sorted(e["version"] for e in envs) == [1, 2, 3]
+    store = hub.artifacts.store
+    for e in envs:
+        assert store.resolve("toolferry/lab/race", str(e["version"])).digest == e["digest"]
+
+
+def test_measured_facts_win_and_bad_file_imports_store_nothing(
+    qemu_img: str, layout_hub: tuple[Hub, httpx.Client], tmp_path: Path
+) -> None:
+    hub, client = layout_hub
+    disk = tmp_path / "m.qcow2"
+    subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", str(disk), "4M"], check=True)
+    url = upload(client, disk)
+    given = {"name": "lab/m", "content": {"size_bytes": 1, "virtual_size_bytes": 1}}
+    env = created(client.post(f"{ENVS}:import", json={"url": url, "document": given}))
+    assert env["content"]["virtual_size_bytes"] == 4 << 20
+    assert env["content"]["size_bytes"] == disk.stat().st_size
+    layout = hub.settings.data_dir / "oci" / "toolferry" / "lab"
+    for document, says in (
+        ({"name": "lab/n", "digest": "sha256:" + "1" * 64}, "leave it out"),
+        (
+            {"name": "lab/n", "classification": {"checksum": "sha256:" + "2" * 64}},
+            "does not match the file",
+        ),
+        ({"name": "lab/index.json"}, "is reserved"),
+        ({"name": "lab/n", "classification": "text"}, "must be a JSON object"),
+    ):
+        answer = client.post(f"{ENVS}:import", json={"url": url, "document": document})
+        assert answer.status_code == 400 and says in answer.json()["detail"], answer.text
+    assert sorted(p.name for p in layout.iterdir()) == ["m"]

@@ -83,7 +83,8 @@ def test_a_published_version_is_final(service: CatalogueService) -> None:
     ("changes", "field", "message"),
     [
         ({"version": 3}, "version", "must be 2, the next after lab/align:1"),
-        ({"base": "other:1"}, "base", "must be lab/align:1"),
+        ({"base": "other:1"}, "base", "must be an existing version of lab/align"),
+        ({"base": "lab/align:7"}, "base", "must be an existing version of lab/align"),
     ],
 )
 def test_a_next_version_out_of_line_is_refused(
@@ -237,3 +238,10 @@ def test_active_deployments_are_read_live(tmp_path: Path) -> None:
     live["lab/align:1"] = 0
     assert [e.active_deployments for e in service.search(None, ALICE)] == [0]
     db.close()
+
+
+def test_a_version_may_branch_from_an_older_one(service: CatalogueService) -> None:
+    service.register(doc(), ALICE)
+    service.register(doc(digit="b"), ALICE)
+    third = service.register(doc(digit="c", base="lab/align:1"), ALICE)
+    assert (third.version, third.base) == (3, "lab/align:1")

@@ -110,7 +110,8 @@ def test_an_entry_is_pinned_and_recorded(
 
 def test_other_images_are_left_alone(client: httpx.Client) -> None:
     assert client.post(ENVS, json=entry()).status_code == 201
-    for image in ("lab/other:1", "alpine:3", "lab/align:latest", "sha256:" + "b" * 64):
+    others = ("lab/other:1", "alpine:3", "lab/align:latest", "lab/align:7")
+    for image in (*others, "busybox@sha256:" + "b" * 64, f"ghcr.io/x/y@{DIGEST}"):
         answer = submit(client, image)
         assert answer.status_code == 200, answer.text
         shown = full(client, answer.json()["id"])
@@ -125,7 +126,6 @@ def test_unknown_and_malformed_entries_are_refused(client: httpx.Client) -> None
     assert client.post(ENVS, json=entry()).status_code == 201
     refused(submit(client, "catalogue:lab/nothing:1"), "no environment lab/nothing")
     refused(submit(client, "catalogue:lab/align:7"), "no environment lab/align:7")
-    refused(submit(client, "lab/align:7"), "no environment lab/align:7")
     refused(submit(client, "catalogue:" + "sha256:" + "c" * 64), "no catalogue entry")
     refused(submit(client, "catalogue:Not A Name"), "is not 'catalogue:NAME'")
     assert len(client.get(f"{TES}/tasks").json().get("tasks", [])) == before
@@ -188,4 +188,37 @@ def test_only_who_may_read_an_entry_may_run_it(tmp_path: Path) -> None:
     assert resolver.resolve(spec, member).executors[0].image == LOCATION
     with pytest.raises(InvalidTask, match="no environment lab/align:1"):
         resolver.resolve(spec, Identity(user="eve"))
+    db.close()
+
+
+def test_catalogue_content_is_not_reachable_as_an_ordinary_image(client: httpx.Client) -> None:
+    assert client.post(ENVS, json=entry()).status_code == 201
+    for image, says in (
+        ("toolferry-catalogue/image:" + "a" * 64, "the catalogue's own"),
+        ("sha256:" + "c" * 64, "not given by image id"),
+        ("3f57d9401f8d", "not given by image id"),
+    ):
+        refused(submit(client, image), says)
+
+
+def test_a_bare_name_version_is_an_entry_only_if_yours_or_trusted(tmp_path: Path) -> None:
+    from toolferry.catalogue.images import ImageResolver, pinned_location
+    from toolferry.catalogue.service import CatalogueService
+    from toolferry.domain.environment import Review
+    from toolferry.domain.task import Executor, TaskSpec
+    from toolferry.security.identity import Identity
+    from toolferry.store.db import Database
+    from toolferry.store.environments import SqlEnvironmentStore
+
+    db = Database.connect(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    catalogue = CatalogueService(SqlEnvironmentStore(db))
+    mallory, alice = Identity(user="mallory"), Identity(user="alice")
+    catalogue.register(entry(name="python", permissions="rw,r-,r-"), mallory)
+    resolver = ImageResolver(catalogue, pinned_location)
+    spec = TaskSpec(executors=(Executor(image="python:1", command=("true",)),))
+    assert resolver.resolve(spec, alice).executors[0].image == "python:1"  # not taken over
+    assert resolver.resolve(spec, mallory).executors[0].image == LOCATION  # the owner's own
+    catalogue.review("python", 1, Review.IN_REVIEW, mallory)
+    catalogue.review("python", 1, Review.TRUSTED, Identity(user="root", admin=True))
+    assert resolver.resolve(spec, alice).executors[0].image == LOCATION  # trusted by reviewers
     db.close()

@@ -45,7 +45,7 @@ def import_docker_archive(
     ``image`` (one of its repo tags) picks the image of an archive that holds several.
     """
     try:
-        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 -- closed below
+        tar = tarfile.open(archive, "r:")  # noqa: SIM115 -- closed below
     except (OSError, tarfile.TarError) as exc:
         raise InvalidTask("archive", f"{archive} is not a tar archive: {exc}") from None
     with tar:
@@ -161,6 +161,9 @@ def _read_json(tar: tarfile.TarFile, path: str) -> Any:
         raise InvalidTask("archive", f"{_name(tar)}: {path} is not JSON ({exc})") from None
 
 
+MAX_ARCHIVE_MEMBERS = 100_000
+
+
 def import_oci_archive(
     archive: Path,
     store: ImageStore,
@@ -168,14 +171,26 @@ def import_oci_archive(
     *,
     tag: str | None = None,
     name: str | None = None,
+    work_dir: Path | None = None,
 ) -> Descriptor:
     """Stores what an OCI archive holds (everything under its entry named ``name``, or its
-    only entry) in ``repository``, every blob verified; returns the top descriptor."""
-    with tempfile.TemporaryDirectory(prefix="toolferry-oci-") as work:
+    only entry) in ``repository``, every blob verified; returns the top descriptor.
+
+    The archive must be a plain tar (as ``skopeo`` and ``docker`` write them): a compressed
+    one could unpack to any size. It is unpacked under ``work_dir`` (default: the system's
+    temporary directory), at most :data:`MAX_ARCHIVE_MEMBERS` members."""
+    with tempfile.TemporaryDirectory(prefix="toolferry-oci-", dir=work_dir) as work:
         layout = Path(work) / "archive"
         try:
-            with tarfile.open(archive, "r:*") as tar:
-                tar.extractall(layout, filter="data")
+            with tarfile.open(archive, "r:") as tar:
+                members = []
+                for member in tar:
+                    members.append(member)
+                    if len(members) > MAX_ARCHIVE_MEMBERS:
+                        raise InvalidTask(
+                            "archive", f"holds more than {MAX_ARCHIVE_MEMBERS} members"
+                        )
+                tar.extractall(layout, members=members, filter="data")
         except (OSError, tarfile.TarError) as exc:
             raise InvalidTask(
                 "archive", f"{archive} is not a readable tar archive: {exc}"

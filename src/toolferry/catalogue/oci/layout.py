@@ -69,6 +69,9 @@ class LayoutStore:
     def where(self) -> str:
         return f"oci:{self.root}"
 
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own files."""
+
     # -- paths ------------------------------------------------------------------------------
 
     def path(self, repository: str) -> Path:

@@ -143,6 +143,10 @@ class ImageStore(Protocol):
         """Where this store is, for messages and records (a registry URL or a directory)."""
         ...
 
+    def close(self) -> None:
+        """Release what the store holds open (a registry's connections)."""
+        ...
+
     def resolve(self, repository: str, reference: str) -> Descriptor:
         """The descriptor (media type, digest, size) of the manifest a tag or digest names."""
         ...

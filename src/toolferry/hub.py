@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -279,6 +280,8 @@ class Hub:
             return
         self.claim()
         self._started = True
+        # Imports and exports a killed hub left half-done: only this hub uses the data dir.
+        shutil.rmtree(self.settings.data_dir / "tmp" / "catalogue", ignore_errors=True)
         self.site.recover()
         self.scheduler.start()
         self._lock.announce(self.url, self.local_secret)

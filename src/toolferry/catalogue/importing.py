@@ -62,6 +62,7 @@ OpenRegistry = Callable[[str], AbstractContextManager[ImageStore]]
 
 
 _MAX_MEMBERS = 100_000
+_MAX_RECIPE = 1 << 20
 
 
 def _tar_names(path: Path) -> set[str]:
@@ -428,6 +429,8 @@ class Importer:
                     raise InvalidTask("file", "the build context holds no Dockerfile/Containerfile")
                 recipe_name = found[0]
             else:
+                if path.stat().st_size > _MAX_RECIPE:
+                    raise InvalidTask("file", f"a recipe file is at most {_MAX_RECIPE} bytes")
                 recipe_name = "Containerfile" if what == "containerfile" else "Dockerfile"
                 context = Path(work) / "context.tar"
                 context.write_bytes(dockerfile_context(path.read_bytes(), recipe_name))

@@ -61,6 +61,7 @@ class EngineImages:
         self._engine = engine
         self._work_dir = work_dir
         self._lock = Lock()
+        self._loading: dict[str, Lock] = {}
 
     def __call__(self, env: Environment) -> str:
         location = env.classification.location or ""
@@ -73,7 +74,9 @@ class EngineImages:
         store, repository = self._artifacts.store, self._artifacts.repository(env.name)
         info = read_image(store, repository, env.digest, host_platform())
         image_id = info.config_descriptor.digest
-        with self._lock:  # one load per image, however many tasks arrive at once
+        with self._lock:
+            loading = self._loading.setdefault(image_id, Lock())
+        with loading:  # one load per image, however many tasks arrive at once
             if not self._engine.has(image_id):
                 self._work_dir.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(prefix="load-", dir=self._work_dir) as work:

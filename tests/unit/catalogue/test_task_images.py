@@ -222,3 +222,12 @@ def test_a_bare_name_version_is_an_entry_only_if_yours_or_trusted(tmp_path: Path
     catalogue.review("python", 1, Review.TRUSTED, Identity(user="root", admin=True))
     assert resolver.resolve(spec, alice).executors[0].image == LOCATION  # trusted by reviewers
     db.close()
+
+
+def test_a_starting_hub_removes_what_killed_imports_left(tmp_path: Path) -> None:
+    leftover = tmp_path / "tmp" / "catalogue" / "import-x" / "upload"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half an image")
+    settings = Settings(data_dir=tmp_path, capacity_cpus=2)
+    with serve_embedded(settings, runtimes={"fake": FakeRuntime()}):
+        assert not leftover.parent.exists()

@@ -472,3 +472,53 @@ def test_measured_facts_win_and_bad_file_imports_store_nothing(
         answer = client.post(f"{ENVS}:import", json={"url": url, "document": document})
         assert answer.status_code == 400 and says in answer.json()["detail"], answer.text
     assert sorted(p.name for p in layout.iterdir()) == ["m"]
+
+
+def test_an_ova_is_imported_with_its_hardware_and_exported_as_qcow2(
+    qemu_img: str, layout_hub: tuple[Hub, httpx.Client], tmp_path: Path
+) -> None:
+    from tests.unit.catalogue.disks.builders import ova_bytes, ovf_xml
+
+    _, client = layout_hub
+    vmdk = tmp_path / "disk1.vmdk"
+    subprocess.run(
+        [
+            qemu_img,
+            "create",
+            "-q",
+            "-f",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+            str(vmdk),
+            "16M",
+        ],
+        check=True,
+    )
+    disk = vmdk.read_bytes()
+    ovf = ovf_xml(disk_size=len(disk), capacity=str(16 << 20), capacity_units="byte")
+    ova = tmp_path / "appliance.ova"
+    ova.write_bytes(ova_bytes([("vm.ovf", ovf), ("disk1.vmdk", disk)]))
+    env = created(
+        client.post(
+            f"{ENVS}:import", json={"url": upload(client, ova), "document": {"name": "lab/ova"}}
+        )
+    )
+    c = env["classification"]
+    assert (env["kind"], c["content_type"]) == ("vm-disk", "ova")
+    assert c["virtual_hardware"]["cpu_cores"] == 2 and c["virtual_hardware"]["ram_gb"] == 4
+    assert c["operating_system"] == ["Ubuntu Linux (64-bit)"]
+    assert env["content"]["virtual_size_bytes"] == 16 << 20
+    answer = client.get(f"{ENVS}/lab/ova/versions/1/export", params={"format": "qcow2"})
+    assert answer.status_code == 200, answer.text
+    out = tmp_path / "out.qcow2"
+    out.write_bytes(answer.content)
+    info = json.loads(
+        subprocess.run(
+            [qemu_img, "info", "--output=json", str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert (info["format"], info["virtual-size"]) == ("qcow2", 16 << 20)

@@ -19,7 +19,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toolferry"'}
 
 class Authenticator:
     """Modes: token (always required), none (everyone is the local admin), auto (token once
-    any token exists)."""
+    any token was created, revoked or not: revoking every token does not open the hub)."""
 
     def __init__(
         self,
@@ -45,8 +45,10 @@ class Authenticator:
             return self.mode == "token"
         checked, value = self._auto_cache
         if time.monotonic() - checked > 1.0:  # a token created by the CLI takes effect within 1 s
-            value = self.tokens.any_active()
+            value = self.tokens.any_issued()
             self._auto_cache = (time.monotonic(), value)
+            if value:
+                self.mode = "token"  # from the first token on, for good
         return value
 
     @staticmethod

@@ -47,3 +47,8 @@ class TokenService:
 
     def any_active(self) -> bool:
         return self._store.any_active()
+
+    def any_issued(self) -> bool:
+        """Whether a token was ever created here (revoked ones count: revoking the last token
+        must not switch authentication off)."""
+        return self._store.any_active() or bool(self._store.list_tokens(None))

@@ -307,3 +307,17 @@ def test_every_get_route_answers_head_without_a_body(client: httpx.Client) -> No
         assert (head.status_code, head.content) == (got.status_code, b""), path
         assert head.headers["content-length"] == str(len(got.content)), path
         assert head.headers["content-type"] == got.headers["content-type"], path
+
+
+def test_revoking_every_token_does_not_switch_authentication_off(
+    hub: Hub, client: httpx.Client
+) -> None:
+    record, secret = hub.tokens.create("alice")
+    hub.authenticate._auto_cache = (0.0, False)  # as if the last check were long ago
+    assert client.get(f"{TES}/tasks").status_code == 401
+    assert hub.tokens.revoke(record.id)
+    hub.authenticate._auto_cache = (0.0, False)
+    assert client.get(f"{TES}/tasks").status_code == 401
+    assert (
+        client.get(f"{TES}/tasks", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    )

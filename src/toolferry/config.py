@@ -104,9 +104,10 @@ class Settings(BaseSettings):
             "auto: token once any token exists, else none."
         ),
     )
-    runtime: Literal["auto", "docker", "none"] = Field(
+    runtime: Literal["auto", "docker", "podman", "none"] = Field(
         default="auto",
-        description="Default runtime of the hub's site; auto: docker when an engine answers.",
+        description="Default runtime of the hub's site; auto: docker when an engine answers, "
+        "else podman, else none.",
     )
     docker_host: str | None = Field(
         default=None, description="Docker Engine address; default: DOCKER_HOST or the socket."
@@ -149,6 +150,21 @@ class Settings(BaseSettings):
         default=False, description="Keep each attempt's work directory after it ends (debugging)."
     )
     bwrap_path: str = Field(default="bwrap", description="bubblewrap binary for the none runtime.")
+    podman_path: str = Field(default="podman", description="podman binary for the podman runtime.")
+    podman_global_args: list[str] = Field(
+        default_factory=lambda: ["--runtime", "runc", "--cgroup-manager=cgroupfs"],
+        description=(
+            "Options put before every podman command (JSON list in the environment); the "
+            "default suits hosts where crun fails on hybrid cgroups."
+        ),
+    )
+    podman_ulimits: list[str] = Field(
+        default_factory=lambda: ["nofile=1024:1024", "nproc=1024:1024"],
+        description=(
+            "`--ulimit` values of every podman executor (JSON list in the environment); "
+            "podman's defaults exceed what an unprivileged host may set."
+        ),
+    )
     cache_dir: Path | None = Field(
         default=None, description="The site's shared input cache; default: DATA_DIR/cache."
     )
@@ -225,6 +241,20 @@ class Settings(BaseSettings):
     )
     oai_token_lifetime_s: int = Field(
         default=86400, ge=60, description="How long an OAI-PMH resumption token stays valid."
+    )
+
+    max_attempts: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Attempts a task gets when an attempt ends in a system error (1: no "
+        "retry); a task may ask for its own with the backend parameter max_attempts.",
+    )
+    retry_backoff_s: float = Field(
+        default=10.0, ge=0, description="Wait before the first retry; doubled each time."
+    )
+    retry_backoff_max_s: float = Field(
+        default=600.0, ge=0, description="The longest wait between two attempts."
     )
 
     @field_validator("file_allowed_dirs", mode="before")

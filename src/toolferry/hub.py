@@ -39,6 +39,7 @@ from toolferry.config import Settings
 from toolferry.domain.environment import Review
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.execution import ExecutionEnvironment
+from toolferry.domain.retry import RetryPolicy
 from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
 from toolferry.scheduler.scheduler import Scheduler
@@ -120,6 +121,11 @@ class Hub:
         )
         self.local_secret = secrets.token_urlsafe(32)
         self.authenticate = Authenticator(self.tokens, s.auth, self.local_secret, s.groups)
+        self.retry = RetryPolicy(
+            max_attempts=s.max_attempts,
+            backoff_s=s.retry_backoff_s,
+            backoff_max_s=s.retry_backoff_max_s,
+        )
         if runtimes is None:
             runtimes, unavailable = registry.discover(s)
         else:
@@ -136,6 +142,7 @@ class Hub:
                 allow_task_network=s.allow_task_network,
                 log_tail_bytes=s.log_tail_bytes,
                 keep_work_dirs=s.keep_work_dirs,
+                retry=self.retry,
             ),
             store=self.store,
             backend=LocalBackend(),
@@ -175,7 +182,7 @@ class Hub:
             max_content_bytes=s.max_content_bytes,
             resolve_images=self.images.resolve,
         )
-        self.scheduler = Scheduler(self.store, self.site)
+        self.scheduler = Scheduler(self.store, self.site, retry=self.retry)
         self._started = False
         self._lock = SiteLock(s.data_dir)
         # Where CLI commands on this machine reach the hub (hub.json): a wildcard bind is

@@ -174,8 +174,76 @@ def check_pytes04_python() -> Path:
     return python
 
 
+PODMAN_GLOBAL_ARGS = ("--runtime", "runc", "--cgroup-manager=cgroupfs")
+PODMAN_ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")
+PODMAN_HINT = f"apt-get install podman runc, or {SETUP_HINT}"
+
+
+def podman(
+    *args: str, stdin: bytes | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[bytes]:
+    """Runs the podman CLI with the options this host needs; never raises on a non-zero exit."""
+    cli = shutil.which("podman")
+    if cli is None:
+        raise ServiceUnavailable(f"podman is not installed: {PODMAN_HINT}")
+    try:
+        return subprocess.run(
+            [cli, *PODMAN_GLOBAL_ARGS, *args],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ServiceUnavailable(
+            f"podman {' '.join(args)} did not finish within {timeout}s: {PODMAN_HINT}"
+        ) from exc
+
+
+def check_podman() -> str:
+    """Returns the path of a podman whose storage and OCI runtime (runc) answer."""
+    proc = podman("info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
+    if proc.returncode != 0:
+        reason = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise ServiceUnavailable(
+            f"podman {' '.join(PODMAN_GLOBAL_ARGS)} info failed "
+            f"({reason[-1] if reason else 'no output'}): {PODMAN_HINT}"
+        )
+    return shutil.which("podman") or "podman"
+
+
+def ensure_busybox_image_podman(tag: str = TEST_IMAGE) -> str:
+    """Returns ``tag``, first importing it into podman's storage from the host's static busybox
+    if podman lacks it (podman names it ``localhost/<tag>``). Nothing is pulled."""
+    check_podman()
+    if podman("image", "exists", tag).returncode == 0:
+        return tag
+    busybox = Path(shutil.which("busybox") or "/bin/busybox")
+    if not busybox.is_file():
+        raise ServiceUnavailable(
+            f"no busybox binary to build {tag} from: apt-get install busybox-static"
+        )
+    imported = podman("import", "--quiet", "-", tag, stdin=busybox_rootfs_tar(busybox))
+    if imported.returncode != 0:
+        raise ServiceUnavailable(
+            f"podman import of {tag} failed: {imported.stderr.decode(errors='replace').strip()}"
+        )
+    ulimits = [arg for value in PODMAN_ULIMITS for arg in ("--ulimit", value)]
+    trial = podman("run", "--rm", "--network", "none", *ulimits, tag, "true")
+    if trial.returncode != 0:
+        podman("image", "rm", tag)
+        raise ServiceUnavailable(
+            f"{tag} in podman cannot run ({trial.stderr.decode(errors='replace')!r}); it needs "
+            "the static busybox (apt-get install busybox-static) and runc"
+        )
+    return tag
+
+
 def main(argv: list[str]) -> int:
-    commands = {"ensure-busybox-image": lambda: print(ensure_busybox_image())}
+    commands = {
+        "ensure-busybox-image": lambda: print(ensure_busybox_image()),
+        "ensure-busybox-image-podman": lambda: print(ensure_busybox_image_podman()),
+    }
     if len(argv) != 1 or argv[0] not in commands:
         print(f"usage: {Path(__file__).name} {{{','.join(commands)}}}", file=sys.stderr)
         return 2
@@ -238,3 +306,43 @@ def check_skopeo() -> str:
         )
     _version_of(path, "--version")
     return path
+
+
+# -- PostgreSQL (the store's PostgreSQL tests) --------------------------------------------
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_HINT = (
+    f"{SETUP_HINT}; or by hand: apt-get install postgresql, add 'host all all 127.0.0.1/32 "
+    "trust' at the top of pg_hba.conf, pg_ctlcluster --skip-systemctl-redirect 15 main start, "
+    "su postgres -c 'createdb test'; or point TOOLFERRY_TEST_POSTGRES_URL at a server where "
+    "that user may create databases"
+)
+
+
+def check_postgres() -> str:
+    """Returns the URL (TOOLFERRY_TEST_POSTGRES_URL, else the local ``test`` database) of a
+    PostgreSQL server that answers, as a user who may create databases for tests."""
+    url = os.environ.get("TOOLFERRY_TEST_POSTGRES_URL") or POSTGRES_URL
+    try:
+        import psycopg  # not at the top: setup.sh runs this file before the venv exists
+    except ImportError as exc:
+        raise ServiceUnavailable(
+            f"psycopg is not installed ({exc}): {SETUP_HINT}, or .venv/bin/pip install -e '.[test]'"
+        ) from None
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()
+        raise ServiceUnavailable(
+            f"no PostgreSQL answers at {url} ({reason[0] if reason else type(exc).__name__}): "
+            f"{POSTGRES_HINT}"
+        ) from None
+    if not row or not row[0]:
+        raise ServiceUnavailable(
+            f"the user of {url} may not create databases (tests make one each): "
+            "ALTER ROLE ... CREATEDB, or use the postgres user"
+        )
+    return url

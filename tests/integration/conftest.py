@@ -106,3 +106,28 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
         RegistryServer(binary, root / "registry", token) as server,
     ):
         yield server
+
+
+# -- podman (tests/integration/runtimes) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def podman() -> str:
+    """Path of a podman that answers with the options this host needs."""
+    return _require(services.check_podman)
+
+
+@pytest.fixture(scope="session")
+def podman_busybox_image(podman: str) -> str:
+    """`toolferry-test/busybox:1` in podman's storage, built from the host's static busybox."""
+    return _require(services.ensure_busybox_image_podman)
+
+
+# -- PostgreSQL (tests/integration/store) --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> str:
+    """The URL of a PostgreSQL database that answers, as a user who may create databases
+    (tests/integration/store/postgres.py makes a fresh one per test from it)."""
+    return _require(services.check_postgres)

@@ -58,6 +58,8 @@ class Admission:
             + (f" (default {self.default_runtime})" if self.default_runtime else ""),
             "network": "none (default) or host: give executors the host network"
             + ("" if self.allow_task_network else " (refused by this site)"),
+            "max_attempts": "1 to 10: attempts when an attempt ends in a system error "
+            "(default: the site's)",
         }
 
     def admit(self, spec: TaskSpec, who: Identity = LOCAL) -> tuple[TaskSpec, list[str]]:
@@ -68,6 +70,7 @@ class Admission:
         kept, warnings = self._backend_parameters(res)
         runtime = self._runtime(kept.get("runtime", self.default_runtime))
         self._check_network(kept.get("network", "none"))
+        self._check_attempts(kept.get("max_attempts"))
         self._check_capacity(spec)
         self._check_storage(spec)
         self._check_access(spec, who)
@@ -119,6 +122,13 @@ class Admission:
             )
         if network == "host" and not self.allow_task_network:
             raise InvalidTask(f"{_PARAMS}.network", "this site does not let tasks use the network")
+
+    @staticmethod
+    def _check_attempts(value: str | None) -> None:
+        if value is not None and not (value.isdigit() and 1 <= int(value) <= 10):
+            raise InvalidTask(
+                f"{_PARAMS}.max_attempts", f"must be a whole number from 1 to 10, got {value!r}"
+            )
 
     def _check_capacity(self, spec: TaskSpec) -> None:
         need = self.capacity.booking(spec)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolferry.agent import recovery
@@ -17,6 +17,7 @@ from toolferry.agent.capacity import Capacity
 from toolferry.backends.base import Backend, Job
 from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.events import Event
+from toolferry.domain.retry import RetryPolicy
 from toolferry.domain.states import State
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import Runtime
@@ -40,6 +41,7 @@ class SiteConfig:
     allow_task_network: bool
     log_tail_bytes: int
     keep_work_dirs: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 class Site:
@@ -143,6 +145,7 @@ class Site:
             ram_gb=booked.ram_gb or None,
             network=task.spec.backend_parameter("network") == "host",
             keep_work_dir=self.config.keep_work_dirs,
+            retry=self.config.retry,
         )
         return Job(
             task=task,

@@ -11,10 +11,18 @@ from toolferry.runtimes.base import Runtime
 _REGISTRY: dict[str, tuple[str, Callable[[Settings], dict[str, object]]]] = {
     "docker": ("toolferry.runtimes.docker:DockerRuntime", lambda s: {"docker_host": s.docker_host}),
     "none": ("toolferry.runtimes.none:NoneRuntime", lambda s: {"bwrap_path": s.bwrap_path}),
+    "podman": (
+        "toolferry.runtimes.podman:PodmanRuntime",
+        lambda s: {
+            "podman_path": s.podman_path,
+            "global_args": s.podman_global_args,
+            "ulimits": s.podman_ulimits,
+        },
+    ),
 }
 
 # Which runtime the embedded default prefers, best first.
-PREFERENCE = ("docker", "none")
+PREFERENCE = ("docker", "podman", "none")
 
 
 def build(name: str, settings: Settings) -> Runtime:

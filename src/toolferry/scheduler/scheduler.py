@@ -10,6 +10,8 @@ import logging
 import threading
 
 from toolferry.agent.site import Site
+from toolferry.domain.events import now
+from toolferry.domain.retry import RetryPolicy
 from toolferry.domain.states import State
 from toolferry.domain.task import Task
 from toolferry.store.base import TaskStore
@@ -19,10 +21,20 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     def __init__(
-        self, store: TaskStore, site: Site, *, interval: float = 2.0, batch: int = 8
+        self,
+        store: TaskStore,
+        site: Site,
+        *,
+        interval: float = 2.0,
+        batch: int = 8,
+        retry: RetryPolicy | None = None,
     ) -> None:
+        """``retry``: when a task back in the queue after a failed attempt may start again
+        (it waits out its backoff without holding up the tasks behind it)."""
         self._store = store
         self._site = site
+        self._retry = retry or RetryPolicy()
+        self._next_retry: float | None = None  # seconds since the epoch
         self._interval = interval
         self._batch = batch
         self._wake = threading.Event()
@@ -56,7 +68,10 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self._interval)
+            timeout = self._interval
+            if self._next_retry is not None:  # a backing-off task's turn comes sooner
+                timeout = max(0.0, min(timeout, self._next_retry - now().timestamp()))
+            self._wake.wait(timeout)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -68,16 +83,24 @@ class Scheduler:
     def dispatch_once(self) -> int:
         """Start queued tasks in FIFO order until the first that does not fit; return how many."""
         started = 0
+        backing_off: set[str] = set()
+        self._next_retry = None
         while not self._stop.is_set():
             # Read only as many as could start: decoding tasks that must wait is wasted work.
             limit = max(1, min(self._batch, self._site.default_slots()))
             # Tasks already handed to a worker stay QUEUED until it claims them: skip them.
             queued = self._store.in_states(
-                frozenset({State.QUEUED}), limit=limit, exclude=self._site.held()
+                frozenset({State.QUEUED}), limit=limit, exclude=self._site.held() | backing_off
             )
             if not queued:
                 return started
             for task in queued:
+                when = self._retry.not_before(task)
+                if when is not None and when > now():
+                    backing_off.add(task.id)
+                    at = when.timestamp()
+                    self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
+                    continue
                 # Strict FIFO: a large task at the head is not starved by smaller ones behind it.
                 if not self._site.try_dispatch(task):
                     return started

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from toolferry.domain.task import ExecutorLog, InputFileLog, OutputFileLog, TaskLog, TaskSpec
+from toolferry.store.columns import as_utc
 
 
 def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time toolferry stores is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """``value`` in UTC; a naive value is taken to be UTC (every time toolferry stores is)."""
+    return as_utc(value)
 
 
 def _time(value: datetime | None) -> str | None:

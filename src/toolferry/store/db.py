@@ -10,10 +10,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant unique to toolferry; PostgreSQL advisory locks are keyed by a bigint.
+_MIGRATION_LOCK = 0x746F6F6C66657272  # b"toolferr"
 
 
 def make_engine(url: str, *, immediate: bool = False) -> Engine:
@@ -46,18 +48,23 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
             cur.close()
 
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+    if parsed.drivername in ("postgresql", "postgres"):
+        # psycopg (3) is the driver toolferry depends on; "postgres://" is the libpq spelling.
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``, the newest by default (idempotent)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Hubs starting together on one database take turns: the first migrates, the
+            # others then find the schema current. Released when this transaction ends.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 class Database:

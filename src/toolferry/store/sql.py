@@ -39,11 +39,14 @@ _INSERT_EVENT = insert(task_events)
 _INSERT_TASK = insert(tasks)
 _UPDATE_TASK = update(tasks).where(tasks.c.id == bindparam("task_id_"))
 _SELECT_TASK = select(tasks).where(tasks.c.id == bindparam("task_id_"))
-_SELECT_TASK_LOCKED = _SELECT_TASK.with_for_update()
 # Appending an event needs the task's derived state but never its (immutable) spec.
 _SELECT_STATE_COLUMNS = select(*(c for c in tasks.c if c.name != "spec"))
-_SELECT_STATE = _SELECT_STATE_COLUMNS.where(tasks.c.id == bindparam("task_id_"))
-_SELECT_STATE_LOCKED = _SELECT_STATE.with_for_update()
+# FOR UPDATE: on PostgreSQL, a second writer of the same task waits here until the first
+# commits, then reads its version (no lost update, no duplicate event seq). SQLite renders no
+# clause: Database.write serialises its writers instead.
+_SELECT_STATE_LOCKED = _SELECT_STATE_COLUMNS.where(
+    tasks.c.id == bindparam("task_id_")
+).with_for_update()
 _SELECT_OWNER_STATE = select(tasks.c.owner, tasks.c.state).where(
     tasks.c.id == bindparam("task_id_")
 )
@@ -151,9 +154,8 @@ class SqlTaskStore:
         task_id = events[0].task_id
         if any(e.task_id != task_id for e in events):
             raise ValueError("events appended together must belong to one task")
-        select_state = _SELECT_STATE if self._db.is_sqlite else _SELECT_STATE_LOCKED
         with self._db.write() as conn:
-            row = conn.execute(select_state, {"task_id_": task_id}).one_or_none()
+            row = conn.execute(_SELECT_STATE_LOCKED, {"task_id_": task_id}).one_or_none()
             if row is None:
                 raise NotFound(f"no task {task_id}")
             task = _task_from_row(row, self._spec(conn, task_id))

@@ -6,7 +6,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +16,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from toolferry.store.columns import UtcDateTime
+
 metadata = MetaData()
 
 tasks = Table(
@@ -26,8 +27,8 @@ tasks = Table(
     Column("owner", String(128), nullable=False),
     Column("name", Text, nullable=True),
     Column("state", String(16), nullable=False),
-    Column("creation_time", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("creation_time", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
     Column("spec", JSON, nullable=False),
     Column("logs", JSON, nullable=False),
@@ -53,7 +54,7 @@ task_events = Table(
     Column("task_id", String(32), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("time", DateTime(timezone=True), nullable=False),
+    Column("time", UtcDateTime(), nullable=False),
     Column("data", JSON, nullable=False),
     UniqueConstraint("task_id", "seq", name="uq_task_events_task_seq"),
 )
@@ -66,7 +67,7 @@ tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("admin", Boolean, nullable=False),
     Column("description", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked", Boolean, nullable=False),
     Index("ix_tokens_user", "user"),
 )
@@ -85,8 +86,8 @@ storage_credentials = Table(
     Column("secret_kinds", JSON, nullable=False),
     Column("header_names", JSON, nullable=False),
     Column("sealed", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("owner", "name", name="uq_storage_credentials_owner_name"),
 )
 
@@ -104,8 +105,8 @@ environments = Table(
     Column("review", String(16), nullable=False),
     Column("owner_id", String(128), nullable=False),
     Column("group_id", Text, nullable=True),
-    Column("created", DateTime(timezone=True), nullable=False),
-    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("created", UtcDateTime(), nullable=False),
+    Column("updated", UtcDateTime(), nullable=False),
     Column("document", JSON, nullable=False),
     UniqueConstraint("name", "version", name="uq_environments_name_version"),
 )

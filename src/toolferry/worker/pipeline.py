@@ -13,13 +13,14 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.events import Event, now
+from toolferry.domain.retry import RetryPolicy
 from toolferry.domain.states import State
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import ExecSpec, Runtime, RuntimeFailure
@@ -65,6 +66,7 @@ class WorkerOptions:
     ram_gb: float | None = None
     network: bool = False
     keep_work_dir: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Called once the executors are done: staging outputs does not use the cores and memory
     # the task reserved, so the next task may start meanwhile.
     executors_done: Callable[[], None] = lambda: None
@@ -397,6 +399,15 @@ class Worker:
             final, reason = State.CANCELED, "canceled by the user"
         elif system_error is not None:
             final, reason = State.SYSTEM_ERROR, None if logged else system_error
+            retry = self.options.retry
+            if retry.retries(self.task):
+                attempt, attempts = len(self.task.logs), retry.attempts_of(self.task)
+                final = State.QUEUED
+                reason = (
+                    f"attempt {attempt} of {attempts} ended in a system error"
+                    f"{': ' + system_error if not logged else ''}; retrying in "
+                    f"{retry.delay(attempt):g} s"
+                )
         elif self._journal.executor_error:
             final, reason = State.EXECUTOR_ERROR, None
         else:

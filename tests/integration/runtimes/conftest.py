@@ -1,7 +1,8 @@
 """Runtime fixtures: the same suite runs against every runtime through ``runtime_kind``.
 
 A runtime that cannot run here fails its tests with how to start it (scripts/setup.sh does);
-the Docker Engine, the busybox test image and bubblewrap come from the integration conftest.
+the Docker Engine, podman, the busybox test image and bubblewrap come from the integration
+conftest.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from tests.integration.runtimes.harness import Harness, Runtimes, make_harness
 
 from toolferry.runtimes.docker import DockerRuntime
 from toolferry.runtimes.none import NoneRuntime
+from toolferry.runtimes.podman import PodmanRuntime
 
-RUNTIME_KINDS = ("docker", "none")
+RUNTIME_KINDS = ("docker", "none", "podman")
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +37,17 @@ def none_runtime_factory(bwrap: str) -> Callable[[], NoneRuntime]:
     if reason:
         pytest.fail(f"none runtime unavailable: {reason}", pytrace=False)
     return lambda: NoneRuntime(bwrap)
+
+
+@pytest.fixture(scope="session")
+def podman_runtime_factory(podman: str, podman_busybox_image: str) -> Callable[[], PodmanRuntime]:
+    """Builds PodmanRuntimes with this host's options; fails if the runtime's trial run fails."""
+    reason = PodmanRuntime(
+        podman, services.PODMAN_GLOBAL_ARGS, services.PODMAN_ULIMITS
+    ).unavailable_reason()
+    if reason:
+        pytest.fail(f"podman runtime unavailable: {reason}", pytrace=False)
+    return lambda: PodmanRuntime(podman, services.PODMAN_GLOBAL_ARGS, services.PODMAN_ULIMITS)
 
 
 @pytest.fixture(params=RUNTIME_KINDS)
@@ -72,4 +85,13 @@ def none_harness(
 ) -> Iterator[Harness]:
     made = Runtimes(none_runtime_factory)
     yield make_harness(made, tmp_path, "ignored/by-the-none-runtime:1")
+    made.close()
+
+
+@pytest.fixture
+def podman_harness(
+    podman_runtime_factory: Callable[[], PodmanRuntime], tmp_path: Path, podman_busybox_image: str
+) -> Iterator[Harness]:
+    made = Runtimes(podman_runtime_factory)
+    yield make_harness(made, tmp_path, podman_busybox_image)
     made.close()

@@ -190,7 +190,12 @@ def test_service_info(client: httpx.Client, hub: Hub) -> None:
     info = client.get(f"{TES}/service-info").json()
     assert info["type"] == {"group": "org.ga4gh", "artifact": "tes", "version": "1.1.0"}
     assert f"file://{hub.settings.storage_dir}" in info["storage"]
-    assert info["tesResources_backend_parameters"] == ["backend", "network", "runtime"]
+    assert info["tesResources_backend_parameters"] == [
+        "backend",
+        "max_attempts",
+        "network",
+        "runtime",
+    ]
     for key in ("id", "name", "organization", "version"):
         assert info[key]
 

@@ -257,6 +257,23 @@ class Settings(BaseSettings):
         default=600.0, ge=0, description="The longest wait between two attempts."
     )
 
+    time_limit_queued_s: float = Field(
+        default=0,
+        ge=0,
+        description="Longest a task may wait QUEUED before it ends in SYSTEM_ERROR (0: none).",
+    )
+    time_limit_initializing_s: float = Field(
+        default=0,
+        ge=0,
+        description="Longest an attempt may stage its inputs (INITIALIZING) (0: none).",
+    )
+    time_limit_running_s: float = Field(
+        default=0,
+        ge=0,
+        description="Longest an attempt's executors may run (RUNNING) (0: none). A task may "
+        "ask for shorter limits with the backend parameters time_limit_<state>_s.",
+    )
+
     @field_validator("file_allowed_dirs", mode="before")
     @classmethod
     def _path_list(cls, value: Any) -> Any:

@@ -39,6 +39,7 @@ from toolferry.config import Settings
 from toolferry.domain.environment import Review
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.execution import ExecutionEnvironment
+from toolferry.domain.limits import TimeLimits
 from toolferry.domain.retry import RetryPolicy
 from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
@@ -126,6 +127,11 @@ class Hub:
             backoff_s=s.retry_backoff_s,
             backoff_max_s=s.retry_backoff_max_s,
         )
+        self.limits = TimeLimits(
+            queued_s=s.time_limit_queued_s,
+            initializing_s=s.time_limit_initializing_s,
+            running_s=s.time_limit_running_s,
+        )
         if runtimes is None:
             runtimes, unavailable = registry.discover(s)
         else:
@@ -143,6 +149,7 @@ class Hub:
                 log_tail_bytes=s.log_tail_bytes,
                 keep_work_dirs=s.keep_work_dirs,
                 retry=self.retry,
+                limits=self.limits,
             ),
             store=self.store,
             backend=LocalBackend(),
@@ -182,7 +189,7 @@ class Hub:
             max_content_bytes=s.max_content_bytes,
             resolve_images=self.images.resolve,
         )
-        self.scheduler = Scheduler(self.store, self.site, retry=self.retry)
+        self.scheduler = Scheduler(self.store, self.site, retry=self.retry, limits=self.limits)
         self._started = False
         self._lock = SiteLock(s.data_dir)
         # Where CLI commands on this machine reach the hub (hub.json): a wildcard bind is

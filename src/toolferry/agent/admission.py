@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from toolferry.agent.capacity import Capacity
 from toolferry.domain.errors import InvalidTask
+from toolferry.domain.limits import LIMITED_STATES, parameter
 from toolferry.domain.rules import has_wildcard
 from toolferry.domain.task import FileType, Resources, TaskSpec
 from toolferry.runtimes.base import Runtime
@@ -60,6 +61,10 @@ class Admission:
             + ("" if self.allow_task_network else " (refused by this site)"),
             "max_attempts": "1 to 10: attempts when an attempt ends in a system error "
             "(default: the site's)",
+            **{
+                parameter(state): f"seconds the task may stay {state} (at most the site's)"
+                for state in LIMITED_STATES
+            },
         }
 
     def admit(self, spec: TaskSpec, who: Identity = LOCAL) -> tuple[TaskSpec, list[str]]:
@@ -71,6 +76,8 @@ class Admission:
         runtime = self._runtime(kept.get("runtime", self.default_runtime))
         self._check_network(kept.get("network", "none"))
         self._check_attempts(kept.get("max_attempts"))
+        for state in LIMITED_STATES:
+            self._check_seconds(parameter(state), kept.get(parameter(state)))
         self._check_capacity(spec)
         self._check_storage(spec)
         self._check_access(spec, who)
@@ -128,6 +135,19 @@ class Admission:
         if value is not None and not (value.isdigit() and 1 <= int(value) <= 10):
             raise InvalidTask(
                 f"{_PARAMS}.max_attempts", f"must be a whole number from 1 to 10, got {value!r}"
+            )
+
+    @staticmethod
+    def _check_seconds(key: str, value: str | None) -> None:
+        if value is None:
+            return
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not (0 < seconds < float("inf")):
+            raise InvalidTask(
+                f"{_PARAMS}.{key}", f"must be a number of seconds above 0, got {value!r}"
             )
 
     def _check_capacity(self, spec: TaskSpec) -> None:

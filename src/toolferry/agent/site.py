@@ -17,6 +17,7 @@ from toolferry.agent.capacity import Capacity
 from toolferry.backends.base import Backend, Job
 from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.events import Event
+from toolferry.domain.limits import TimeLimits
 from toolferry.domain.retry import RetryPolicy
 from toolferry.domain.states import State
 from toolferry.domain.task import Task
@@ -42,6 +43,7 @@ class SiteConfig:
     log_tail_bytes: int
     keep_work_dirs: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: TimeLimits = field(default_factory=TimeLimits)
 
 
 class Site:
@@ -146,6 +148,8 @@ class Site:
             network=task.spec.backend_parameter("network") == "host",
             keep_work_dir=self.config.keep_work_dirs,
             retry=self.config.retry,
+            initializing_limit_s=self.config.limits.of(task, State.INITIALIZING),
+            running_limit_s=self.config.limits.of(task, State.RUNNING),
         )
         return Job(
             task=task,

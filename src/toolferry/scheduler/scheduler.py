@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from toolferry.agent.site import Site
-from toolferry.domain.events import now
+from toolferry.domain.errors import InvalidTransition
+from toolferry.domain.events import Event, now
+from toolferry.domain.limits import TimeLimits
 from toolferry.domain.retry import RetryPolicy
 from toolferry.domain.states import State
 from toolferry.domain.task import Task
 from toolferry.store.base import TaskStore
 
 log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 1.0  # seconds between looks at the whole queue for time limits
 
 
 class Scheduler:
@@ -28,12 +33,15 @@ class Scheduler:
         interval: float = 2.0,
         batch: int = 8,
         retry: RetryPolicy | None = None,
+        limits: TimeLimits | None = None,
     ) -> None:
         """``retry``: when a task back in the queue after a failed attempt may start again
         (it waits out its backoff without holding up the tasks behind it)."""
         self._store = store
         self._site = site
         self._retry = retry or RetryPolicy()
+        self._limits = limits or TimeLimits()
+        self._swept = 0.0  # monotonic time of the last sweep of the queue for time limits
         self._next_retry: float | None = None  # seconds since the epoch
         self._interval = interval
         self._batch = batch
@@ -76,9 +84,28 @@ class Scheduler:
             if self._stop.is_set():
                 return
             try:
+                if time.monotonic() - self._swept >= SWEEP_INTERVAL:
+                    self._swept = time.monotonic()
+                    self.end_overdue()
                 self.dispatch_once()
             except Exception:
                 log.exception("dispatch failed; retrying on the next wake-up")
+
+    def end_overdue(self) -> int:
+        """End in SYSTEM_ERROR every QUEUED task past its queue time limit; how many."""
+        ended = 0
+        at = now()
+        queued = self._store.in_states(frozenset({State.QUEUED}), exclude=self._site.held())
+        for task in queued:
+            reason = self._limits.overdue_in_queue(task, at)
+            if reason is None:
+                continue
+            try:
+                self._store.append(Event.state(task.id, State.SYSTEM_ERROR, reason))
+                ended += 1
+            except InvalidTransition:
+                pass  # dispatched or canceled meanwhile
+        return ended
 
     def dispatch_once(self) -> int:
         """Start queued tasks in FIFO order until the first that does not fit; return how many."""

@@ -67,6 +67,10 @@ class WorkerOptions:
     network: bool = False
     keep_work_dir: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Time limits of this attempt's states (None: none); past one, the attempt is stopped and
+    # ends in SYSTEM_ERROR saying which limit it hit.
+    initializing_limit_s: float | None = None
+    running_limit_s: float | None = None
     # Called once the executors are done: staging outputs does not use the cores and memory
     # the task reserved, so the next task may start meanwhile.
     executors_done: Callable[[], None] = lambda: None
@@ -111,6 +115,8 @@ class Worker:
         self.options = options
         self.resume = resume
         self._canceled = threading.Event()
+        self._expired: str | None = None
+        self._timer: threading.Timer | None = None
         self._ref: str | None = None
         self._finished_ref: str | None = None
         # The last executor's end, held back to be written with the final state when there is
@@ -134,6 +140,22 @@ class Worker:
                 self.runtime.kill(ref)
             except RuntimeFailure:
                 log.exception("could not kill executor %s of task %s", ref, self.task.id)
+
+    def expire(self, reason: str) -> None:
+        """Stop the attempt for a time limit: it ends in SYSTEM_ERROR with ``reason``."""
+        self._expired = reason
+        self.cancel()
+
+    def _limit(self, state: State, seconds: float | None) -> None:
+        """Replace the running time limit by ``seconds`` in ``state`` (None: no limit)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if seconds is not None:
+            reason = f"{state} for more than {seconds:g} s: the time limit of that state"
+            self._timer = threading.Timer(seconds, self.expire, args=(reason,))
+            self._timer.daemon = True
+            self._timer.start()
 
     def _check_canceled(self) -> None:
         if self._canceled.is_set():
@@ -193,6 +215,7 @@ class Worker:
         try:
             phase = self._journal.phase
             if phase is Phase.STAGING_IN:
+                self._limit(State.INITIALIZING, self.options.initializing_limit_s)
                 # No journal is written while staging in: after a restart, a missing journal
                 # and an interrupted staging mean the same (the attempt cannot be resumed).
                 running = Event.state(self.task.id, State.RUNNING)
@@ -205,6 +228,7 @@ class Worker:
                     self.layout.create(self.task.spec)
                 self._save(phase=Phase.RUNNING, executor=0, ref=None, persist=False)
             if self._journal.phase is Phase.RUNNING:
+                self._limit(State.RUNNING, self.options.running_limit_s)
                 self._run_executors()
         except Canceled:
             canceled = True
@@ -375,6 +399,7 @@ class Worker:
     def _finish(self, *, system_error: str | None, canceled: bool) -> Task:
         task_id = self.task.id
         logged = False  # the cause is in the system logs already
+        self._limit(State.RUNNING, None)  # outputs are staged whatever the limits said
         self.options.executors_done()
         try:
             if self._ref is not None:
@@ -395,7 +420,9 @@ class Worker:
             log.exception("staging outputs of task %s failed", task_id)
             system_error = system_error or f"staging outputs failed: {exc}"
         reason: str | None
-        if canceled or self._canceled.is_set():
+        if self._expired is not None:
+            final, reason = State.SYSTEM_ERROR, self._expired
+        elif canceled or self._canceled.is_set():
             final, reason = State.CANCELED, "canceled by the user"
         elif system_error is not None:
             final, reason = State.SYSTEM_ERROR, None if logged else system_error

@@ -195,6 +195,9 @@ def test_service_info(client: httpx.Client, hub: Hub) -> None:
         "max_attempts",
         "network",
         "runtime",
+        "time_limit_initializing_s",
+        "time_limit_queued_s",
+        "time_limit_running_s",
     ]
     for key in ("id", "name", "organization", "version"):
         assert info[key]

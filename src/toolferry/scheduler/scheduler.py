@@ -9,19 +9,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 
 from toolferry.agent.site import Site
 from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.events import Event, now
 from toolferry.domain.limits import TimeLimits
 from toolferry.domain.retry import RetryPolicy
-from toolferry.domain.states import State
+from toolferry.domain.states import ACTIVE, State
 from toolferry.domain.task import Task
 from toolferry.store.base import TaskStore
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0  # seconds between looks at the whole queue for time limits
+FAIR_WINDOW = 64  # queued tasks looked at to share among users
 
 
 class Scheduler:
@@ -42,6 +44,7 @@ class Scheduler:
         self._retry = retry or RetryPolicy()
         self._limits = limits or TimeLimits()
         self._swept = 0.0  # monotonic time of the last sweep of the queue for time limits
+        self._served: dict[str, float] = {}  # owner → when a task of theirs last started
         self._next_retry: float | None = None  # seconds since the epoch
         self._interval = interval
         self._batch = batch
@@ -108,30 +111,51 @@ class Scheduler:
         return ended
 
     def dispatch_once(self) -> int:
-        """Start queued tasks in FIFO order until the first that does not fit; return how many."""
+        """Start queued tasks until the first that does not fit; return how many.
+
+        FIFO with a per-user fair share: among the oldest queued tasks, those of users with
+        fewer tasks already running go first, then those of the user served least recently
+        (FIFO within a user), so that one user's hundred tasks do not hold up another's one. The chosen task blocks the
+        queue when it does not fit: a large task is not starved by smaller ones behind it.
+        """
         started = 0
         backing_off: set[str] = set()
         self._next_retry = None
         while not self._stop.is_set():
-            # Read only as many as could start: decoding tasks that must wait is wasted work.
+            # Read only as many as could start (and a few more to share fairly among users):
+            # decoding tasks that must wait is wasted work.
             limit = max(1, min(self._batch, self._site.default_slots()))
+            window = min(FAIR_WINDOW, limit * 4)
             # Tasks already handed to a worker stay QUEUED until it claims them: skip them.
             queued = self._store.in_states(
-                frozenset({State.QUEUED}), limit=limit, exclude=self._site.held() | backing_off
+                frozenset({State.QUEUED}), limit=window, exclude=self._site.held() | backing_off
             )
             if not queued:
                 return started
+            ready = []
             for task in queued:
                 when = self._retry.not_before(task)
                 if when is not None and when > now():
                     backing_off.add(task.id)
                     at = when.timestamp()
                     self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
-                    continue
-                # Strict FIFO: a large task at the head is not starved by smaller ones behind it.
+                else:
+                    ready.append(task)
+            shared = len({task.owner for task in ready}) > 1
+            if shared:
+                running = Counter(t.owner for t in self._store.in_states(ACTIVE, limit=100_000))
+                served = self._served
+                ready.sort(key=lambda t: (running[t.owner], served.get(t.owner, 0.0)))
+            for task in ready[:limit]:
                 if not self._site.try_dispatch(task):
                     return started
                 started += 1
-            if len(queued) < limit or not self._site.has_room():
+                self._served[task.owner] = time.monotonic()
+                if shared:
+                    break  # the shares changed: choose again
+            else:
+                if len(ready) <= limit and len(queued) < window:
+                    return started  # nothing more is queued
+            if not self._site.has_room():
                 return started
         return started

@@ -21,6 +21,7 @@ import posixpath
 import re
 import subprocess
 import tarfile
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -245,6 +246,14 @@ class PodmanRuntime:
     def _argv(self, *args: str) -> list[str]:
         return [self._podman, *self._global_args, *args]
 
+    @staticmethod
+    def _cwd() -> str:
+        """Where podman (and the conmon it starts, which drops an ``oom`` file in its working
+        directory after an out-of-memory kill) runs: never the hub's own directory."""
+        path = Path(tempfile.gettempdir()) / "toolferry-podman"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return str(path)
+
     def _run(
         self, *args: str, timeout: float | None = _TIMEOUT, stdin: bytes | None = None
     ) -> subprocess.CompletedProcess[bytes]:
@@ -252,6 +261,7 @@ class PodmanRuntime:
         try:
             return subprocess.run(
                 self._argv(*args),
+                cwd=self._cwd(),
                 input=stdin,
                 stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
@@ -351,6 +361,7 @@ class PodmanRuntime:
             with stdin.open("rb") as source:
                 process = subprocess.Popen(
                     argv,
+                    cwd=self._cwd(),
                     stdin=source,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -380,6 +391,7 @@ class PodmanRuntime:
             with stdout.open("wb") as out, stderr.open("wb") as err:
                 proc = subprocess.run(
                     self._argv("logs", ref),
+                    cwd=self._cwd(),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,

@@ -13,10 +13,11 @@ Exports stream each blob from the store into the tar, verified, and the archive 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from toolferry.catalogue.oci import media
@@ -59,7 +60,7 @@ def export_oci_archive(
     top = store.resolve(repository, reference)
     entry = Descriptor(top.media_type, top.digest, top.size, artifact_type=top.artifact_type)
     converter = OciConverter() if to_oci else None
-    with replacing(dest) as tmp, tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+    with replacing(dest) as tmp, _archive(tmp) as tar:
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")
         _add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
@@ -111,7 +112,7 @@ def export_docker_archive(
             (name_tag[:colon], name_tag[colon + 1 :]) if colon > slash else (name_tag, "latest")
         )
         repositories.setdefault(name, {})[tag] = top_layer
-    with replacing(dest) as tmp, tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+    with replacing(dest) as tmp, _archive(tmp) as tar:
         _add_dir(tar, "blobs")
         _add_dir(tar, "blobs/sha256")
         _add_blob(tar, store, repository, info.config_descriptor)
@@ -121,6 +122,20 @@ def export_docker_archive(
         if repositories:
             _add_bytes(tar, "repositories", json.dumps(repositories).encode())
     return info
+
+
+@contextlib.contextmanager
+def _archive(tmp: Path) -> Iterator[tarfile.TarFile]:
+    """A tar written into the (empty) temporary file: opened without truncating it, since
+    ext4 flushes a truncated file at close (0.2 s per 256 MiB here), and copied in 1 MiB
+    pieces rather than tarfile's 16 KiB (benchmarks/catalogue.py)."""
+    with (
+        tmp.open("r+b") as raw,
+        tarfile.TarFile(
+            fileobj=raw, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20
+        ) as tar,
+    ):
+        yield tar
 
 
 def _check_repo_tag(text: str) -> str:

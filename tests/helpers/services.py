@@ -38,21 +38,38 @@ def docker(
     *args: str, stdin: bytes | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[bytes]:
     """Runs the docker CLI against :func:`docker_host`; never raises on a non-zero exit."""
-    cli = shutil.which("docker")
+    return _run_cli(
+        "docker",
+        ["--host", docker_host(), *args],
+        stdin=stdin,
+        timeout=timeout,
+        missing=f"the docker CLI is not installed: {SETUP_HINT}",
+        stuck=f"is the engine at {docker_host()} stuck? {DOCKERD_HINT}",
+    )
+
+
+def _run_cli(
+    name: str,
+    args: list[str],
+    *,
+    stdin: bytes | None,
+    timeout: float,
+    missing: str,
+    stuck: str,
+) -> subprocess.CompletedProcess[bytes]:
+    """Runs the CLI ``name`` with ``args``; ServiceUnavailable (``missing``, or ``stuck``
+    after a timeout) when it cannot answer, never for a non-zero exit."""
+    cli = shutil.which(name)
     if cli is None:
-        raise ServiceUnavailable(f"the docker CLI is not installed: {SETUP_HINT}")
+        raise ServiceUnavailable(missing)
     try:
         return subprocess.run(
-            [cli, "--host", docker_host(), *args],
-            input=stdin,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            [cli, *args], input=stdin, capture_output=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as exc:
+        shown = " ".join(args)[:120]
         raise ServiceUnavailable(
-            f"docker {' '.join(args)} did not finish within {timeout}s: is the engine at "
-            f"{docker_host()} stuck? {DOCKERD_HINT}"
+            f"{name} {shown} did not finish within {timeout}s: {stuck}"
         ) from exc
 
 
@@ -183,21 +200,14 @@ def podman(
     *args: str, stdin: bytes | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[bytes]:
     """Runs the podman CLI with the options this host needs; never raises on a non-zero exit."""
-    cli = shutil.which("podman")
-    if cli is None:
-        raise ServiceUnavailable(f"podman is not installed: {PODMAN_HINT}")
-    try:
-        return subprocess.run(
-            [cli, *PODMAN_GLOBAL_ARGS, *args],
-            input=stdin,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ServiceUnavailable(
-            f"podman {' '.join(args)} did not finish within {timeout}s: {PODMAN_HINT}"
-        ) from exc
+    return _run_cli(
+        "podman",
+        [*PODMAN_GLOBAL_ARGS, *args],
+        stdin=stdin,
+        timeout=timeout,
+        missing=f"podman is not installed: {PODMAN_HINT}",
+        stuck=PODMAN_HINT,
+    )
 
 
 def check_podman() -> str:

@@ -4,33 +4,17 @@ from stdin or a hidden prompt, never from argv, and never show up in the output.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from toolferry.cli.client import TesClient
 from toolferry.cli.main import app
-from toolferry.cli.session import CliDeps, Session
-from toolferry.config import Settings
+from toolferry.cli.session import CliDeps
 from toolferry.hub import Hub
 from toolferry.storage.base import Credential
 
 SECRET = "Sup3r-S3cret-Value"
 WIDE = {"COLUMNS": "200"}
-
-
-@pytest.fixture
-def deps(served: tuple[Hub, str]) -> CliDeps:
-    """Commands talk to the served hub as its local operator (user "local")."""
-
-    @contextmanager
-    def connect(_: Settings) -> Iterator[Session]:
-        with TesClient(served[1], None) as client:
-            yield Session(client=client, url=served[1], embedded=False)
-
-    return CliDeps(connect=connect)
 
 
 def invoke(deps: CliDeps, *args: str, stdin: str | None = None) -> Result:

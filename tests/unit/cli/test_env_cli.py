@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from toolferry.cli.client import TesClient
 from toolferry.cli.main import app
-from toolferry.cli.session import CliDeps, Session
-from toolferry.config import Settings
-from toolferry.hub import Hub
+from toolferry.cli.session import CliDeps
 
 WIDE = {"COLUMNS": "200"}
-
-
-@pytest.fixture
-def deps(served: tuple[Hub, str]) -> CliDeps:
-    @contextmanager
-    def connect(_: Settings) -> Iterator[Session]:
-        with TesClient(served[1], None) as client:
-            yield Session(client=client, url=served[1], embedded=False)
-
-    return CliDeps(connect=connect)
 
 
 def invoke(deps: CliDeps, *args: str, stdin: str | None = None) -> Result:

@@ -15,6 +15,7 @@ the attempt's scratch directory for :meth:`PodmanRuntime.wait`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
@@ -23,6 +24,7 @@ import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from io import BytesIO
@@ -32,6 +34,7 @@ from typing import Any
 from toolferry.runtimes.base import ExecSpec, RuntimeCapabilities, RuntimeFailure
 from toolferry.runtimes.docker import _append, _container_name, _failure_note, _ram_bytes
 
+_TRIAL_VALID_S = 3600.0
 INSTALL_HINT = "install it with `apt-get install podman runc` (scripts/setup.sh does this)"
 _CONFIG_HINT = (
     "set podman_global_args and podman_ulimits for this host "
@@ -89,10 +92,27 @@ class PodmanRuntime:
         if version.returncode != 0:
             command = " ".join(self._argv("version"))
             return f"`{command}` failed: {_message(version.stderr)}; {_CONFIG_HINT}"
+        # A passed trial is remembered for a while (it costs a third of a second, and every
+        # hub start, CLI commands with an in-command hub included, asks), keyed by everything
+        # it depends on: podman's version and the configured options.
+        key = json.dumps(
+            [version.stdout.decode(errors="replace").strip(), self._argv(), self._ulimits]
+        )
+        stamp = Path(self._cwd()) / "trial-passed.json"
         try:
-            return self._trial()
+            remembered = json.loads(stamp.read_text())
+            if remembered["key"] == key and time.time() - remembered["at"] < _TRIAL_VALID_S:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        try:
+            problem = self._trial()
         except RuntimeFailure as exc:
             return str(exc)
+        if problem is None:
+            with contextlib.suppress(OSError):
+                stamp.write_text(json.dumps({"key": key, "at": time.time()}))
+        return problem
 
     def path_problem(self, container_paths: list[str]) -> str | None:
         """Why the first of ``container_paths`` podman cannot mount is unusable, or None: ``/``
@@ -250,7 +270,7 @@ class PodmanRuntime:
     def _cwd() -> str:
         """Where podman (and the conmon it starts, which drops an ``oom`` file in its working
         directory after an out-of-memory kill) runs: never the hub's own directory."""
-        path = Path(tempfile.gettempdir()) / "toolferry-podman"
+        path = Path(tempfile.gettempdir()) / f"toolferry-podman-{os.getuid()}"
         path.mkdir(mode=0o700, exist_ok=True)
         return str(path)
 

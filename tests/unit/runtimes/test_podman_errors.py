@@ -123,3 +123,14 @@ def test_missing_stdin_and_mount_source_fail_before_podman_runs(tmp_path: Path) 
     absent = Mount(host=tmp_path / "absent", container="/data")
     with pytest.raises(RuntimeFailure, match=f"mount source {tmp_path}/absent does not exist"):
         runtime.start(replace(spec(tmp_path), mounts=(absent,)))
+
+
+def test_a_passed_trial_is_remembered_for_the_same_podman_and_options(
+    fake_podman: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs(monkeypatch, 127, NOT_FOUND.replace('"nope"', '"/toolferry-trial"'))
+    assert PodmanRuntime(str(fake_podman), (), ()).unavailable_reason() is None
+    runs(monkeypatch, 126, RLIMIT)  # would fail now: the remembered pass answers instead
+    assert PodmanRuntime(str(fake_podman), (), ()).unavailable_reason() is None
+    other = PodmanRuntime(str(fake_podman), (), ("nofile=64:64",))  # other options: a trial
+    assert "error setting rlimit type 7" in (other.unavailable_reason() or "")

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import jsonschema
 import yaml
+from tests.helpers.schemas import strict as strict_schemas
 
 from toolferry.config import Settings
 from toolferry.domain.states import State
@@ -98,23 +99,11 @@ def _components(minimal: bool) -> dict[str, Any]:
     return schemas
 
 
-def _strict(node: Any) -> Any:
-    """A copy where every object schema with ``properties`` allows nothing else."""
-    if isinstance(node, dict):
-        out = {k: _strict(v) for k, v in node.items()}
-        if "properties" in out and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-        return out
-    if isinstance(node, list):
-        return [_strict(v) for v in node]
-    return node
-
-
 @cache
 def _validator(name: str, strict: bool, minimal: bool) -> jsonschema.protocols.Validator:
     components = _components(minimal)
     if strict:
-        components = _strict(components)
+        components = strict_schemas(components)
     root = {"$ref": f"#/components/schemas/{name}", "components": {"schemas": components}}
     cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft7Validator)
     cls.check_schema(root)

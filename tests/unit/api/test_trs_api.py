@@ -4,7 +4,6 @@ beyond the spec's), paging headers, ids with '/', permissions, and the spec's Er
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import zipfile
@@ -16,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jsonschema
 import yaml
+from tests.helpers.schemas import strict
 
 from toolferry.hub import Hub
 
@@ -69,19 +69,8 @@ SERVICE_INFO: dict[str, Any] = {
 def _components() -> dict[str, Any]:
     with SPEC.open(encoding="utf-8") as fh:
         schemas = yaml.safe_load(fh)["components"]["schemas"]
-
-    def strict(node: Any) -> Any:
-        # Every object the spec describes may hold only the properties it names.
-        if isinstance(node, dict):
-            out = {k: strict(v) for k, v in node.items()}
-            if "properties" in out and "additionalProperties" not in out:
-                out["additionalProperties"] = False
-            return out
-        if isinstance(node, list):
-            return [strict(v) for v in node]
-        return node
-
-    return strict(copy.deepcopy(schemas))  # type: ignore[no-any-return]
+    # Every object the spec describes may hold only the properties it names.
+    return strict(schemas)  # type: ignore[no-any-return]
 
 
 def conforms(doc: Any, schema: str, *, array: bool = False) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -274,6 +275,40 @@ class Settings(BaseSettings):
         "ask for shorter limits with the backend parameters time_limit_<state>_s.",
     )
 
+    backend: str = Field(
+        default="local",
+        description="The backend tasks run on when they name none (backend parameter "
+        "`backend`): local, slurm or swarm. A task too large for it goes to the first other "
+        "backend that can hold it.",
+    )
+    backends: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Backends besides local to enable (comma-separated or a JSON list); unset: "
+        "every one that answers on this machine (a Slurm controller, an active Docker Swarm).",
+    )
+    slurm_partition: str | None = Field(
+        default=None,
+        description="Slurm partition for tasks that name none (default: the cluster's default); "
+        "also the partition whose nodes make the backend's capacity.",
+    )
+    slurm_sbatch_args: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="More sbatch options for every job (a JSON list, or separated by spaces).",
+    )
+    slurm_bin_dir: str = Field(
+        default="", description="Folder of sbatch, squeue, scancel and sinfo (empty: on PATH)."
+    )
+    batch_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between looks at a batch scheduler's jobs (one squeue for all).",
+    )
+    worker_python: str | None = Field(
+        default=None,
+        description="Python interpreter batch jobs run the worker with, the same path on every "
+        "node (default: the hub's own).",
+    )
+
     @field_validator("file_allowed_dirs", mode="before")
     @classmethod
     def _path_list(cls, value: Any) -> Any:
@@ -289,6 +324,22 @@ class Settings(BaseSettings):
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _name_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else re.findall(r"[^\s,]+", text)
+        return value
+
+    @field_validator("slurm_sbatch_args", mode="before")
+    @classmethod
+    def _arg_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else shlex.split(text)
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

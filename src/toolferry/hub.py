@@ -21,10 +21,13 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 
+from toolferry import wiring
 from toolferry.agent.lock import SiteBusy, SiteLock
 from toolferry.agent.site import Site, SiteConfig
 from toolferry.api.app import create_app
 from toolferry.api.auth import Authenticator
+from toolferry.backends import registry as backend_registry
+from toolferry.backends.base import Backend, Size
 from toolferry.backends.local import LocalBackend
 from toolferry.catalogue.artifacts import open_artifacts
 from toolferry.catalogue.deployments import count_deployments
@@ -45,25 +48,14 @@ from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
 from toolferry.scheduler.scheduler import Scheduler
 from toolferry.scheduler.service import TaskService
-from toolferry.security.credentials import CredentialResolver, from_setting
 from toolferry.security.identity import Identity
 from toolferry.security.tokens import TokenService
-from toolferry.security.user_credentials import CredentialService
 from toolferry.storage.base import StorageError
-from toolferry.storage.cache import InputCache
-from toolferry.storage.file import FileStorage
-from toolferry.storage.ftp import FtpStorage
-from toolferry.storage.http import HttpStorage
-from toolferry.storage.hubfiles import HubFileStorage, HubFileStore
-from toolferry.storage.router import StorageRouter, scheme_of
-from toolferry.storage.s3 import S3Storage
-from toolferry.storage.webdav import WebdavStorage
-from toolferry.store.credentials import SqlCredentialStore
+from toolferry.storage.router import scheme_of
 from toolferry.store.db import Database
 from toolferry.store.environments import SqlEnvironmentStore
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
 from toolferry.worker.janitor import run_pending_chores
-from toolferry.worker.transfers import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +90,11 @@ class Hub:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         s.storage_dir.mkdir(parents=True, exist_ok=True)
         # The hub's file store (hub:// URLs): what clients upload for their tasks.
-        self.files = HubFileStore(s.data_dir / "files")
+        self.files = wiring.hub_files(s)
         self.db = Database.connect(s.effective_database_url)
         self.store = SqlTaskStore(self.db)
         self.tokens = TokenService(SqlTokenStore(self.db))
-        # Users' own storage secrets, sealed with a key kept beside (not in) the database.
-        self.user_credentials = CredentialService(
-            SqlCredentialStore(self.db), s.data_dir / "credentials.key"
-        )
+        self.user_credentials = wiring.user_credentials(s, self.db)
         # Published content: the configured OCI registry, else an OCI layout in DATA_DIR/oci.
         password = s.catalogue_registry_password
         self.artifacts = open_artifacts(
@@ -132,17 +121,21 @@ class Hub:
             initializing_s=s.time_limit_initializing_s,
             running_s=s.time_limit_running_s,
         )
+        discovering = runtimes is None
         if runtimes is None:
             runtimes, unavailable = registry.discover(s)
         else:
             unavailable = {}
         self.runtime_choice = self._choose_runtime(runtimes, unavailable)
+        backends, self.unavailable_backends = self._backends(runtimes, discover=discovering)
+        # Runtimes a backend brings (Swarm services) serve that backend only.
+        site_runtimes = {**runtimes}
+        for backend in backends:
+            site_runtimes.update(backend.runtimes)
         self.site = Site(
             config=SiteConfig(
                 name="local",
                 work_dir=s.work_dir,
-                capacity_cpus=s.capacity_cpus,
-                capacity_ram_gb=s.capacity_ram_gb,
                 default_cpu_cores=min(s.default_cpu_cores, s.capacity_cpus),
                 default_ram_gb=min(s.default_ram_gb, s.capacity_ram_gb),
                 allow_task_network=s.allow_task_network,
@@ -152,21 +145,16 @@ class Hub:
                 limits=self.limits,
             ),
             store=self.store,
-            backend=LocalBackend(),
-            runtimes=runtimes,
+            backends=backends,
+            unavailable_backends=self.unavailable_backends,
+            runtimes=site_runtimes,
             default_runtime=self.runtime_choice[0] if self.runtime_choice[0] in runtimes else None,
             unavailable=unavailable,
-            transfers=Transfers(
-                router=storage_router(s, self.files),
-                cache=InputCache(s.effective_cache_dir, max_bytes=s.cache_max_bytes),
-                parallelism=s.transfer_parallelism,
-            ),
+            transfers=wiring.transfers(s, self.files),
             access_checks={
                 "hub": lambda url, user, admin: self.files.check_access(url, user, is_admin=admin)
             },
-            credentials=CredentialResolver(
-                [from_setting(c) for c in s.storage_credentials], self.user_credentials
-            ),
+            credentials=wiring.credential_resolver(s, self.user_credentials),
         )
         self.engine = Engine(s.docker_host)
         scratch = s.data_dir / "tmp" / "catalogue"
@@ -232,6 +220,32 @@ class Hub:
                 disk_path=s.work_dir,
             )
         ]
+
+    def _backends(
+        self, runtimes: dict[str, Runtime], *, discover: bool
+    ) -> tuple[list[Backend], dict[str, str]]:
+        """``local`` and the backends that answer (or those the settings name), the default
+        first. With runtimes given by the caller (embedding, tests) only those the settings
+        name are looked for."""
+        s = self.settings
+        local = LocalBackend(
+            Size(cpus=s.capacity_cpus, ram_gb=s.capacity_ram_gb),
+            runtime_names=tuple(sorted(runtimes)),
+        )
+        only = s.backends if s.backends is not None or discover else []
+        others, unavailable = backend_registry.discover(s, runtimes, only=only)
+        backends: list[Backend] = [local, *others]
+        names = [b.name for b in backends]
+        if s.backend not in names:
+            why = unavailable.get(s.backend, "unknown backend")
+            raise ConfigError(
+                f"the default backend {s.backend!r} (TOOLFERRY_BACKEND) cannot be used: {why}; "
+                f"available: {', '.join(names)}"
+            )
+        for name, why in unavailable.items():
+            log.info("backend %s is not used: %s", name, why)
+        backends.sort(key=lambda b: b.name != s.backend)
+        return backends, unavailable
 
     def _choose_runtime(
         self, runtimes: dict[str, Any], unavailable: dict[str, str]
@@ -314,22 +328,6 @@ class Hub:
         self._lock.release()
         self.artifacts.close()
         self.db.close()
-
-
-def storage_router(s: Settings, files: HubFileStore) -> StorageRouter:
-    """Every storage this hub's site serves, configured from the settings."""
-    attempts, timeout = s.transfer_attempts, s.transfer_timeout_s
-    backoff = tuple(0.5 * 2**i for i in range(attempts - 1))
-    return StorageRouter(
-        [
-            FileStorage(s.allowed_dirs),
-            HttpStorage(timeout=timeout, backoff=backoff),
-            S3Storage(s.s3_endpoint_url, s.s3_region, timeout=timeout, attempts=attempts),
-            WebdavStorage(timeout=timeout, attempts=attempts),
-            FtpStorage(timeout=timeout, attempts=attempts),
-            HubFileStorage(files),
-        ]
-    )
 
 
 def _free_port() -> int:

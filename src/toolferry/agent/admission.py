@@ -7,10 +7,11 @@ capacity), so a task never fails half-way for a reason known up front.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from toolferry.agent.capacity import Capacity
+from toolferry.backends.base import BackendCapabilities
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.limits import LIMITED_STATES, parameter
 from toolferry.domain.rules import has_wildcard
@@ -25,35 +26,49 @@ NETWORK_VALUES = ("none", "host")
 # (url, user, is_admin) -> None, or why ``user`` may not use ``url``.
 AccessCheck = Callable[[str, str, bool], str | None]
 _PARAMS = "resources.backend_parameters"
+# Backend parameters every backend reads.
+_GENERIC = frozenset(
+    {"backend", "runtime", "network", "max_attempts", *(parameter(s) for s in LIMITED_STATES)}
+)
 
 
 class Admission:
     def __init__(
         self,
         *,
-        backend: str,
+        backends: Sequence[BackendCapabilities],
+        check: Callable[[str, TaskSpec], str | None],
         runtimes: dict[str, Runtime],
         default_runtime: str | None,
         unavailable: dict[str, str],
         storage: StorageRouter,
-        capacity: Capacity,
+        capacities: Mapping[str, Capacity],
         allow_task_network: bool,
         access_checks: Mapping[str, AccessCheck] | None = None,
+        unavailable_backends: Mapping[str, str] | None = None,
     ) -> None:
-        """``access_checks``: per URL scheme, whether a user may use a URL (reason if not)."""
-        self.backend = backend
+        """``backends``: what each backend can do, the default first; ``check(name, spec)``
+        asks backend ``name`` about its own parameters. ``access_checks``: per URL scheme,
+        whether a user may use a URL (reason if not)."""
+        self.backends = {b.name: b for b in backends}
+        self.default_backend = backends[0].name
+        self.check_backend = check
         self.runtimes = runtimes
         self.default_runtime = default_runtime
         self.unavailable = unavailable  # runtime name → why it cannot run here
+        self.unavailable_backends = dict(unavailable_backends or {})
         self.storage = storage
-        self.capacity = capacity
+        self.capacities = capacities
         self.allow_task_network = allow_task_network
         self.access_checks = dict(access_checks or {})
 
     def backend_parameters(self) -> dict[str, str]:
         """Supported ``resources.backend_parameters`` keys and what they accept."""
-        return {
-            "backend": f"where the worker runs; one of: {self.backend}",
+        params = {
+            "backend": "where the worker runs; one of: "
+            + ", ".join(self.backends)
+            + f" (default {self.default_backend}; a task too large for it goes to the first "
+            "that can hold it)",
             "runtime": "how executors run; one of: "
             + ", ".join(sorted(self.runtimes))
             + (f" (default {self.default_runtime})" if self.default_runtime else ""),
@@ -66,24 +81,38 @@ class Admission:
                 for state in LIMITED_STATES
             },
         }
+        for backend in self.backends.values():
+            for key, what in backend.parameters.items():
+                params.setdefault(key, f"backend {backend.name}: {what}")
+        return params
 
     def admit(self, spec: TaskSpec, who: Identity = LOCAL) -> tuple[TaskSpec, list[str]]:
         """Check ``spec`` of a task ``who`` submits against what this site can do; return it
-        with only supported backend parameters (lower-cased keys) and the warnings to log.
-        Raises :class:`InvalidTask`."""
+        with only supported backend parameters (lower-cased keys; ``backend`` set when the
+        task had to leave the default backend) and the warnings to log. Raises
+        :class:`InvalidTask`."""
         res = spec.resources or Resources()
         kept, warnings = self._backend_parameters(res)
-        runtime = self._runtime(kept.get("runtime", self.default_runtime))
+        backend = self._choose_backend(spec, kept)
+        if backend != self.default_backend and "backend" not in kept:
+            kept["backend"] = backend
+            warnings.append(
+                f"runs on backend {backend}: the default backend {self.default_backend} "
+                "cannot hold it"
+            )
+        runtime = self._runtime(kept.get("runtime", self._default_runtime(backend)))
         self._check_network(kept.get("network", "none"))
         self._check_attempts(kept.get("max_attempts"))
         for state in LIMITED_STATES:
             self._check_seconds(parameter(state), kept.get(parameter(state)))
-        self._check_capacity(spec)
+        self._check_stdin(spec, runtime)
         self._check_storage(spec)
         self._check_access(spec, who)
         self._check_paths(spec, runtime)
-        warnings += self._unenforced(res, runtime)
-        resources = replace(res, backend_parameters=kept or None) if spec.resources else None
+        warnings += self._unenforced(res, runtime, self.backends[backend])
+        resources = replace(res, backend_parameters=kept or None)
+        if spec.resources is None and not kept:
+            return spec, warnings
         return replace(spec, resources=resources), warnings
 
     def _backend_parameters(self, res: Resources) -> tuple[dict[str, str], list[str]]:
@@ -102,12 +131,81 @@ class Admission:
                 )
             else:
                 warnings.append(f"backend parameter {key!r} is not supported here and was ignored")
-        if "backend" in kept and kept["backend"] != self.backend:
-            raise InvalidTask(
-                f"{_PARAMS}.backend",
-                f"unknown backend {kept['backend']!r}; available: {self.backend}",
-            )
         return kept, warnings
+
+    def _default_runtime(self, backend: str) -> str | None:
+        return self.backends[backend].default_runtime or self.default_runtime
+
+    def _choose_backend(self, spec: TaskSpec, kept: dict[str, str]) -> str:
+        """The backend the task asked for, else the default, else the first that can hold
+        it; InvalidTask naming why none can."""
+        asked = kept.get("backend")
+        if asked is not None:
+            if asked not in self.backends:
+                why = self.unavailable_backends.get(asked, "unknown backend")
+                raise InvalidTask(
+                    f"{_PARAMS}.backend",
+                    f"backend {asked!r} cannot be used here: {why}; available: "
+                    + ", ".join(self.backends),
+                )
+            misfit = self._misfit(asked, spec, kept)
+            if misfit is not None:
+                raise InvalidTask(*misfit)
+            return asked
+        misfits: dict[str, tuple[str, str]] = {}
+        for name in self.backends:
+            misfit = self._misfit(name, spec, kept)
+            if misfit is None:
+                return name
+            misfits[name] = misfit
+        field, reason = misfits[self.default_backend]
+        others = [f"backend {n}: {r}" for n, (_, r) in misfits.items() if n != self.default_backend]
+        raise InvalidTask(
+            field,
+            reason
+            + (f" (and no other backend can hold it: {'; '.join(others)})" if others else ""),
+        )
+
+    def _misfit(self, name: str, spec: TaskSpec, kept: dict[str, str]) -> tuple[str, str] | None:
+        """Why backend ``name`` cannot run the task (field, reason), or None."""
+        backend = self.backends[name]
+        for key in kept:
+            if key not in _GENERIC and key not in backend.parameters:
+                readers = [b.name for b in self.backends.values() if key in b.parameters]
+                return (
+                    f"{_PARAMS}.{key}",
+                    f"is read by backend {', '.join(readers)} only, not {name}",
+                )
+        runtime = kept.get("runtime", self._default_runtime(name))
+        known = runtime is not None and runtime in self.runtimes  # else _runtime says why
+        if backend.runtimes is not None and known and runtime not in backend.runtimes:
+            return (
+                f"{_PARAMS}.runtime",
+                f"backend {name} runs executors with {', '.join(backend.runtimes) or 'no runtime'}, "
+                f"not {runtime}",
+            )
+        need = self.capacities[name].booking(spec)
+        largest = backend.largest
+        if need.cpus > largest.cpus:
+            return (
+                "resources.cpu_cores",
+                f"asks for {need.cpus:g} cores; backend {name} has at most {largest.cpus:g} for one task",
+            )
+        if need.ram_gb > largest.ram_gb:
+            return (
+                "resources.ram_gb",
+                f"asks for {need.ram_gb:g} GB; backend {name} has at most {largest.ram_gb:g} GB for one task",
+            )
+        disk = spec.resources.disk_gb if spec.resources else None
+        if disk and largest.disk_gb is not None and disk > largest.disk_gb:
+            return (
+                "resources.disk_gb",
+                f"asks for {disk:g} GB; backend {name} has at most {largest.disk_gb:g} GB for one task",
+            )
+        problem = self.check_backend(name, spec)
+        if problem is not None:
+            return _PARAMS, problem
+        return None
 
     def _runtime(self, name: str | None) -> Runtime:
         if name is not None and name in self.runtimes:
@@ -150,18 +248,16 @@ class Admission:
                 f"{_PARAMS}.{key}", f"must be a number of seconds above 0, got {value!r}"
             )
 
-    def _check_capacity(self, spec: TaskSpec) -> None:
-        need = self.capacity.booking(spec)
-        if need.cpus > self.capacity.cpus:
-            raise InvalidTask(
-                "resources.cpu_cores",
-                f"asks for {need.cpus:g} cores; this site has {self.capacity.cpus:g}",
-            )
-        if need.ram_gb > self.capacity.ram_gb:
-            raise InvalidTask(
-                "resources.ram_gb",
-                f"asks for {need.ram_gb:g} GB; this site has {self.capacity.ram_gb:g} GB",
-            )
+    @staticmethod
+    def _check_stdin(spec: TaskSpec, runtime: Runtime) -> None:
+        if runtime.capabilities.stdin:
+            return
+        for i, ex in enumerate(spec.executors):
+            if ex.stdin:
+                raise InvalidTask(
+                    f"executors[{i}].stdin",
+                    f"runtime {runtime.name} cannot feed an executor's stdin",
+                )
 
     def _check_storage(self, spec: TaskSpec) -> None:
         for i, inp in enumerate(spec.inputs):
@@ -247,7 +343,7 @@ class Admission:
                 raise InvalidTask(field, f"{problem} (runtime {runtime.name})")
 
     @staticmethod
-    def _unenforced(res: Resources, runtime: Runtime) -> list[str]:
+    def _unenforced(res: Resources, runtime: Runtime, backend: BackendCapabilities) -> list[str]:
         caps = runtime.capabilities
         notes = []
         if res.cpu_cores and not caps.enforces_cpu:
@@ -259,8 +355,8 @@ class Admission:
             notes.append(
                 f"runtime {runtime.name} does not limit ram_gb; it is reserved for scheduling only"
             )
-        if res.disk_gb:
-            notes.append("disk_gb is not reserved or limited by this site")
+        if res.disk_gb and backend.largest.disk_gb is None:
+            notes.append(f"disk_gb is not reserved or limited by backend {backend.name}")
         if res.zones:
             notes.append("zones are not used by this site (it has one)")
         if res.preemptible:

@@ -22,7 +22,16 @@ def recover(site: Site) -> None:
     """Every task a worker owned when the last hub stopped is resumed or ended; leftovers of
     tasks that ended (e.g. containers a killed hub never removed) are swept away."""
     resumed: set[str] = set()
+    # Jobs outside the hub (batch jobs) outlive it: follow those still there.
+    for name, backend in site.backends.items():
+        if not backend.capabilities.workers_in_hub:
+            try:
+                resumed |= site.reattach(name)
+            except Exception:
+                log.exception("following the jobs of backend %s again failed", name)
     for task in site.store.in_states(ACTIVE, limit=100_000):
+        if task.id in resumed:
+            continue
         try:
             if _recover(site, task):
                 resumed.add(task.id)
@@ -51,6 +60,14 @@ def recover(site: Site) -> None:
 
 def _recover(site: Site, task: Task) -> bool:
     """Resume the task (True) or end it (False)."""
+    name = str(task.logs[-1].metadata.get("backend", "")) if task.logs else ""
+    backend = site.backends.get(name)
+    if name and backend is None:
+        site.fail(task, f"the hub restarted and backend {name!r} is no longer available")
+        return False
+    if backend is not None and not backend.capabilities.workers_in_hub:
+        site.lost(task, f"its {name} job ended while the hub was down, without reporting")
+        return False
     work = task.logs[-1].metadata.get("work_dir") if task.logs else None
     journal = Journal.load(Path(work)) if work else None
     runtime = site.runtimes.get(journal.runtime) if journal else None

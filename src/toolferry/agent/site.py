@@ -6,7 +6,7 @@ happens after a hub restart in :mod:`recovery`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +14,7 @@ from pathlib import Path
 from toolferry.agent import recovery
 from toolferry.agent.admission import AccessCheck, Admission
 from toolferry.agent.capacity import Capacity
-from toolferry.backends.base import Backend, Job
+from toolferry.backends.base import Backend, BackendUnavailable, Job, placement_of
 from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.events import Event
 from toolferry.domain.limits import TimeLimits
@@ -35,8 +35,6 @@ CANCELED_BY_USER = "canceled by the user"
 class SiteConfig:
     name: str
     work_dir: Path
-    capacity_cpus: float
-    capacity_ram_gb: float
     default_cpu_cores: float
     default_ram_gb: float
     allow_task_network: bool
@@ -47,55 +45,88 @@ class SiteConfig:
 
 
 class Site:
-    """Runs tasks on this machine through one backend and the runtimes that answer here."""
+    """Runs tasks through its backends (the first is the default) and the runtimes that
+    answer here; each backend has its own room."""
 
     def __init__(
         self,
         *,
         config: SiteConfig,
         store: TaskStore,
-        backend: Backend,
+        backends: Sequence[Backend],
         runtimes: dict[str, Runtime],
         default_runtime: str | None,
         unavailable: dict[str, str],
         transfers: Transfers,
         credentials: CredentialResolver | None = None,
         access_checks: Mapping[str, AccessCheck] | None = None,
+        unavailable_backends: Mapping[str, str] | None = None,
     ) -> None:
+        if not backends:
+            raise ValueError("a site needs at least one backend")
         self.config = config
         self.store = store
-        self.backend = backend
+        self.backends = {b.name: b for b in backends}
+        self.default_backend = backends[0].name
         self.runtimes = runtimes
         self.default_runtime = default_runtime
         self.transfers = transfers
         self.storage = transfers.router
         self.credentials = credentials or CredentialResolver(())
-        self.capacity = Capacity(
-            cpus=config.capacity_cpus,
-            ram_gb=config.capacity_ram_gb,
-            default_cpus=config.default_cpu_cores,
-            default_ram_gb=config.default_ram_gb,
-        )
+        self.capacities = {
+            b.name: Capacity(
+                cpus=b.capabilities.total.cpus,
+                ram_gb=b.capabilities.total.ram_gb,
+                default_cpus=config.default_cpu_cores,
+                default_ram_gb=config.default_ram_gb,
+            )
+            for b in backends
+        }
         self.admission = Admission(
-            backend=backend.name,
+            backends=[b.capabilities for b in backends],
+            check=lambda name, spec: self.backends[name].check(spec),
             runtimes=runtimes,
             default_runtime=default_runtime,
             unavailable=unavailable,
+            unavailable_backends=unavailable_backends or {},
             storage=transfers.router,
-            capacity=self.capacity,
+            capacities=self.capacities,
             allow_task_network=config.allow_task_network,
             access_checks=access_checks,
         )
         self.on_capacity_freed: Callable[[], None] = lambda: None
         self._detached = False
 
+    @property
+    def backend(self) -> Backend:
+        """The default backend: tasks that name none run there."""
+        return self.backends[self.default_backend]
+
+    @property
+    def capacity(self) -> Capacity:
+        """The default backend's room."""
+        return self.capacities[self.default_backend]
+
+    def backend_of(self, task: Task) -> str:
+        name = task.spec.backend_parameter("backend")
+        return name if name in self.backends else self.default_backend
+
+    def runtime_of(self, task: Task) -> str | None:
+        name = task.spec.backend_parameter("runtime")
+        if name:
+            return name
+        backend = self.backends[self.backend_of(task)].capabilities
+        return backend.default_runtime or self.default_runtime
+
     # -- dispatch ----------------------------------------------------------------------------
     def try_dispatch(self, task: Task) -> bool:
-        """Start ``task`` if there is room; False (and nothing changed) if it must wait."""
-        if not self.capacity.reserve(task.id, self.capacity.booking(task.spec)):
+        """Start ``task`` if its backend has room; False (and nothing changed) if it must wait."""
+        name = self.backend_of(task)
+        capacity = self.capacities[name]
+        if not capacity.reserve(task.id, capacity.booking(task.spec)):
             return False
-        name = task.spec.backend_parameter("runtime") or self.default_runtime
-        runtime = self.runtimes.get(name) if name else None
+        runtime_name = self.runtime_of(task)
+        runtime = self.runtimes.get(runtime_name) if runtime_name else None
         if runtime is None:
             self._release(task.id)
             self.fail(task, "the task's runtime is no longer available on this site")
@@ -103,29 +134,49 @@ class Site:
         attempt_dir = self.config.work_dir / task.id / str(len(task.logs) + 1)
         # The worker claims the task (QUEUED → INITIALIZING through the state machine) as its
         # first write, together with RUNNING when it has nothing to stage.
-        meta = host_metadata(runtime.name, self.backend.name, attempt_dir)
+        meta = host_metadata(runtime.name, name, attempt_dir)
         claim = Event.state(task.id, State.INITIALIZING, **meta)
-        self.backend.submit(self._job(task, attempt_dir, runtime, claim=claim), self._done)
+        job = self._job(task, attempt_dir, runtime, claim=claim)
+        try:
+            self.backends[name].submit(job, self._done, self.lost)
+        except BackendUnavailable as exc:
+            self._release(task.id)
+            self.fail(task, f"backend {name} could not take the task: {exc}")
         return True
 
     def resume(self, task: Task, attempt_dir: Path, runtime: Runtime, journal: Journal) -> None:
         """Continue an attempt a previous hub process started (it runs already: no room check)."""
-        self.capacity.reserve(task.id, self.capacity.booking(task.spec), force=True)
-        self.backend.submit(self._job(task, attempt_dir, runtime, resume=journal), self._done)
+        name = self.backend_of(task)
+        capacity = self.capacities[name]
+        capacity.reserve(task.id, capacity.booking(task.spec), force=True)
+        job = self._job(task, attempt_dir, runtime, resume=journal)
+        self.backends[name].submit(job, self._done, self.lost)
+
+    def reattach(self, name: str) -> set[str]:
+        """Follow again the jobs of backend ``name`` that outlived the last hub; their ids."""
+        kept = self.backends[name].reattach(self.current, self._done, self.lost)
+        capacity = self.capacities[name]
+        for task_id in kept:
+            capacity.reserve(task_id, capacity.booking(self.current(task_id).spec), force=True)
+        return kept
 
     def recover(self) -> None:
         recovery.recover(self)
 
     def has_room(self) -> bool:
-        """Whether a task with the default booking could start now."""
-        return self.capacity.default_slots() > 0
+        """Whether a task with the default booking could start now on some backend."""
+        return self.default_slots() > 0
 
     def default_slots(self) -> int:
-        return self.capacity.default_slots()
+        return sum(c.default_slots() for c in self.capacities.values())
+
+    def room_for(self, task: Task) -> bool:
+        """Whether ``task``'s backend could take a task with the default booking now."""
+        return self.capacities[self.backend_of(task)].default_slots() > 0
 
     def held(self) -> frozenset[str]:
         """Tasks holding a booking here (their workers are starting or running)."""
-        return self.capacity.held()
+        return frozenset().union(*(c.held() for c in self.capacities.values()))
 
     def _job(
         self,
@@ -138,7 +189,8 @@ class Site:
     ) -> Job:
         # What the scheduler booked is what the executor gets: a task that asked for nothing
         # is held to the default booking instead of taking every core.
-        booked = self.capacity.booking(task.spec)
+        capacity = self.capacities[self.backend_of(task)]
+        booked = capacity.booking(task.spec)
         task_id = task.id
         options = WorkerOptions(
             executors_done=lambda: self._release(task_id),
@@ -150,6 +202,7 @@ class Site:
             retry=self.config.retry,
             initializing_limit_s=self.config.limits.of(task, State.INITIALIZING),
             running_limit_s=self.config.limits.of(task, State.RUNNING),
+            placement=placement_of(task.spec),
         )
         return Job(
             task=task,
@@ -165,26 +218,58 @@ class Site:
 
     def _release(self, task_id: str) -> None:
         """Give the task's cores and memory back (idempotent)."""
-        if self.capacity.release(task_id):
+        if any(c.release(task_id) for c in self.capacities.values()):
             self.on_capacity_freed()
 
     def _done(self, task: Task) -> None:
         self._release(task.id)
+
+    def lost(self, task: Task, reason: str) -> None:
+        """A job ended without its worker reporting (killed, its node lost): end the task
+        with ``reason``, or queue it again when its retry policy allows another attempt."""
+        self._release(task.id)
+        current = self.store.get(task.id)
+        if current.state.terminal:
+            return
+        if current.state is State.QUEUED:  # its worker never started
+            self.fail(current, reason)
+            return
+        retry = self.config.retry
+        if current.state is not State.CANCELING and retry.retries(current):
+            attempt, attempts = len(current.logs), retry.attempts_of(current)
+            with suppress(InvalidTransition):
+                self.store.append(
+                    Event.state(
+                        task.id,
+                        State.QUEUED,
+                        f"attempt {attempt} of {attempts} ended in a system error: {reason}; "
+                        f"retrying in {retry.delay(attempt):g} s",
+                    )
+                )
+            return
+        self.fail(current, reason)
 
     # -- ending tasks --------------------------------------------------------------------------
     def cancel(self, task: Task) -> Task:
         """Cancel a task the caller may see; terminal tasks are left as they are."""
         if task.state is State.QUEUED:
             try:
-                return self.store.append(Event.state(task.id, State.CANCELED, CANCELED_BY_USER))
+                canceled = self.store.append(Event.state(task.id, State.CANCELED, CANCELED_BY_USER))
             except InvalidTransition:
                 task = self.store.get(task.id)  # dispatched meanwhile: cancel the attempt
+            else:
+                # A job may wait for it in a batch queue: its worker would find it canceled,
+                # but the job need not wait for its turn to learn that.
+                if task.id in self.held():
+                    self.backends[self.backend_of(task)].cancel(task.id)
+                return canceled
         if task.state in (State.INITIALIZING, State.RUNNING, State.PAUSED):
             try:
                 task = self.store.append(Event.state(task.id, State.CANCELING))
             except InvalidTransition:
                 return self.store.get(task.id)
-        if task.state is State.CANCELING and not self.backend.cancel(task.id):
+        backend = self.backends[self.backend_of(task)]
+        if task.state is State.CANCELING and not backend.cancel(task.id):
             # No worker here holds it (e.g. still being recovered): finish it ourselves.
             try:
                 task = self.store.append(Event.state(task.id, State.CANCELED, CANCELED_BY_USER))
@@ -212,3 +297,5 @@ class Site:
         """Stop reporting for running workers (the hub is stopping): their executors go on
         and the next hub re-attaches to them."""
         self._detached = True
+        for backend in self.backends.values():
+            backend.close()

@@ -6,8 +6,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from toolferry.backends.base import Job
-from toolferry.domain.task import Task
+from toolferry.backends.base import BackendCapabilities, Job, LostJob, Size
+from toolferry.domain.task import Task, TaskSpec
+from toolferry.runtimes.base import Runtime
 from toolferry.worker.pipeline import Worker
 
 log = logging.getLogger(__name__)
@@ -18,11 +19,24 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, size: Size, *, runtime_names: tuple[str, ...] | None = None) -> None:
+        """``size``: the cores and memory of this machine the site may use; ``runtime_names``:
+        the runtimes its executors may use (None: every runtime of the site)."""
+        self.capabilities = BackendCapabilities(
+            name=self.name,
+            description="workers in the hub process, executors on this machine",
+            total=size,
+            largest=size,
+            runtimes=runtime_names,
+        )
+        self.runtimes: dict[str, Runtime] = {}
         self._workers: dict[str, Worker] = {}
         self._lock = threading.Lock()
 
-    def submit(self, job: Job, on_done: Callable[[Task], None]) -> None:
+    def check(self, spec: TaskSpec) -> str | None:
+        return None
+
+    def submit(self, job: Job, on_done: Callable[[Task], None], on_lost: LostJob) -> None:
         worker = Worker(
             task=job.task,
             attempt_dir=job.attempt_dir,
@@ -55,3 +69,11 @@ class LocalBackend:
             return False
         worker.cancel()
         return True
+
+    def reattach(
+        self, current: Callable[[str], Task], on_done: Callable[[Task], None], on_lost: LostJob
+    ) -> set[str]:
+        return set()  # workers died with the last hub; the site resumes their executors
+
+    def close(self) -> None:
+        pass  # daemon threads: their executors go on, the next hub re-attaches

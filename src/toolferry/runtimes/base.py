@@ -47,6 +47,9 @@ class ExecSpec:
     # A directory the runtime may use for its own state files; the attempt's executors share
     # it, so name files by ``index``.
     scratch: Path
+    # Where the executor may run, for runtimes that place it on one of several nodes (e.g.
+    # Docker Swarm constraints such as ``node.labels.zone==a``); others ignore it.
+    placement: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +61,7 @@ class RuntimeCapabilities:
     enforces_cpu: bool
     enforces_ram: bool
     isolates_network: bool
+    stdin: bool = True  # False: an executor's stdin cannot be fed (refused at submission)
 
 
 class Runtime(Protocol):

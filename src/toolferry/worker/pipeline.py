@@ -71,6 +71,8 @@ class WorkerOptions:
     # ends in SYSTEM_ERROR saying which limit it hit.
     initializing_limit_s: float | None = None
     running_limit_s: float | None = None
+    # Where executors may run, for runtimes that place them on nodes (Swarm constraints).
+    placement: tuple[str, ...] = ()
     # Called once the executors are done: staging outputs does not use the cores and memory
     # the task reserved, so the next task may start meanwhile.
     executors_done: Callable[[], None] = lambda: None
@@ -305,6 +307,7 @@ class Worker:
             ram_gb=self.options.ram_gb,
             network=self.options.network,
             scratch=self.layout.meta,
+            placement=self.options.placement,
         )
 
     def _run_executors(self) -> None:

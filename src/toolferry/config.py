@@ -303,6 +303,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between looks at a batch scheduler's jobs (one squeue for all).",
     )
+    replica_lease_s: float = Field(
+        default=10,
+        ge=1,
+        description="Hub replicas on one PostgreSQL database beat every lease/5 seconds; one "
+        "not seen for a whole lease is dead and another adopts its tasks.",
+    )
     worker_python: str | None = Field(
         default=None,
         description="Python interpreter batch jobs run the worker with, the same path on every "

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 
 from toolferry import wiring
 from toolferry.agent.lock import SiteBusy, SiteLock
+from toolferry.agent.replicas import ReplicaMonitor
 from toolferry.agent.site import Site, SiteConfig
 from toolferry.api.app import create_app
 from toolferry.api.auth import Authenticator
@@ -54,6 +55,7 @@ from toolferry.storage.base import StorageError
 from toolferry.storage.router import scheme_of
 from toolferry.store.db import Database
 from toolferry.store.environments import SqlEnvironmentStore
+from toolferry.store.replicas import SqlReplicaStore
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
 from toolferry.worker.janitor import run_pending_chores
 
@@ -155,6 +157,7 @@ class Hub:
                 "hub": lambda url, user, admin: self.files.check_access(url, user, is_admin=admin)
             },
             credentials=wiring.credential_resolver(s, self.user_credentials),
+            replica_id=secrets.token_hex(8),
         )
         self.engine = Engine(s.docker_host)
         scratch = s.data_dir / "tmp" / "catalogue"
@@ -178,6 +181,7 @@ class Hub:
             resolve_images=self.images.resolve,
         )
         self.scheduler = Scheduler(self.store, self.site, retry=self.retry, limits=self.limits)
+        self.lease_lost = False
         self._started = False
         self._lock = SiteLock(s.data_dir)
         # Where CLI commands on this machine reach the hub (hub.json): a wildcard bind is
@@ -310,9 +314,23 @@ class Hub:
         self._started = True
         # Imports and exports a killed hub left half-done: only this hub uses the data dir.
         shutil.rmtree(self.settings.data_dir / "tmp" / "catalogue", ignore_errors=True)
-        self.site.recover()
+        self.replicas = ReplicaMonitor(
+            SqlReplicaStore(self.db),
+            self.site,
+            url=self.url,
+            lease_s=self.settings.replica_lease_s,
+            exclusive=self.db.is_sqlite,
+            on_lease_lost=self._lease_lost,
+        )
+        self.replicas.start()  # takes over what dead replicas (or the last hub) left
         self.scheduler.start()
         self._lock.announce(self.url, self.local_secret)
+
+    def _lease_lost(self) -> None:
+        """Other replicas declared this one dead and took its tasks: stop running any."""
+        self.lease_lost = True
+        self.scheduler.stop()
+        self.site.detach()
 
     def stop(self) -> None:
         if not self._started:
@@ -320,6 +338,7 @@ class Hub:
         self._started = False
         self.scheduler.stop()
         self.site.detach()
+        self.replicas.stop()
         run_pending_chores(timeout=10)
         self._lock.release()
 

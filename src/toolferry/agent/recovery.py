@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolferry.domain.errors import NotFound
+from toolferry.domain.errors import InvalidTransition, NotFound
+from toolferry.domain.events import Event
 from toolferry.domain.states import ACTIVE, State
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import RuntimeFailure
@@ -18,18 +21,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def recover(site: Site) -> None:
-    """Every task a worker owned when the last hub stopped is resumed or ended; leftovers of
-    tasks that ended (e.g. containers a killed hub never removed) are swept away."""
+def recover(site: Site, mine: Callable[[Task], bool]) -> None:
+    """Every task of ``mine`` that a worker owned when its hub stopped is resumed or ended;
+    leftovers of tasks that ended (e.g. containers a killed hub never removed) are swept."""
+    adopted = [t for t in site.store.in_states(ACTIVE, limit=100_000) if mine(t)]
+    if site.replica_id:
+        # First of all: should this hub die too, the next replica adopts them from it.
+        for task in adopted:
+            with suppress(InvalidTransition):
+                site.store.append(Event.metadata(task.id, replica=site.replica_id))
     resumed: set[str] = set()
     # Jobs outside the hub (batch jobs) outlive it: follow those still there.
     for name, backend in site.backends.items():
         if not backend.capabilities.workers_in_hub:
             try:
-                resumed |= site.reattach(name)
+                resumed |= site.reattach(name, mine)
             except Exception:
                 log.exception("following the jobs of backend %s again failed", name)
-    for task in site.store.in_states(ACTIVE, limit=100_000):
+    for task in adopted:
         if task.id in resumed:
             continue
         try:
@@ -78,11 +87,12 @@ def _recover(site: Site, task: Task) -> bool:
         site.fail(task, "canceled by the user")
         return False
     if journal is None or work is None:
-        # The worker writes its journal once the first executor starts.
-        site.fail(
+        # The worker writes its journal once the first executor starts: nothing ran, so
+        # another attempt may start from scratch when the retry policy allows one.
+        site.lost(
             task,
             "the hub stopped before the task's first executor started (its inputs may have "
-            "been staging); submit the task again",
+            "been staging)",
         )
         return False
     if runtime is None:

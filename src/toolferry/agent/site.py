@@ -61,6 +61,7 @@ class Site:
         credentials: CredentialResolver | None = None,
         access_checks: Mapping[str, AccessCheck] | None = None,
         unavailable_backends: Mapping[str, str] | None = None,
+        replica_id: str = "",
     ) -> None:
         if not backends:
             raise ValueError("a site needs at least one backend")
@@ -95,6 +96,8 @@ class Site:
             access_checks=access_checks,
         )
         self.on_capacity_freed: Callable[[], None] = lambda: None
+        # This hub process among the replicas sharing the store (recorded with each attempt).
+        self.replica_id = replica_id
         self._detached = False
 
     @property
@@ -135,6 +138,8 @@ class Site:
         # The worker claims the task (QUEUED → INITIALIZING through the state machine) as its
         # first write, together with RUNNING when it has nothing to stage.
         meta = host_metadata(runtime.name, name, attempt_dir)
+        if self.replica_id:
+            meta["replica"] = self.replica_id
         claim = Event.state(task.id, State.INITIALIZING, **meta)
         job = self._job(task, attempt_dir, runtime, claim=claim)
         try:
@@ -152,16 +157,18 @@ class Site:
         job = self._job(task, attempt_dir, runtime, resume=journal)
         self.backends[name].submit(job, self._done, self.lost)
 
-    def reattach(self, name: str) -> set[str]:
-        """Follow again the jobs of backend ``name`` that outlived the last hub; their ids."""
-        kept = self.backends[name].reattach(self.current, self._done, self.lost)
+    def reattach(self, name: str, mine: Callable[[Task], bool]) -> set[str]:
+        """Follow again the jobs of backend ``name`` that outlived the hub that started them
+        (of ``mine`` tasks); their ids."""
+        kept = self.backends[name].reattach(self.current, mine, self._done, self.lost)
         capacity = self.capacities[name]
         for task_id in kept:
             capacity.reserve(task_id, capacity.booking(self.current(task_id).spec), force=True)
         return kept
 
     def recover(self) -> None:
-        recovery.recover(self)
+        """Take over every task a previous hub left (this hub alone uses the store)."""
+        recovery.recover(self, lambda task: True)
 
     def has_room(self) -> bool:
         """Whether a task with the default booking could start now on some backend."""

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.openapi.utils import get_openapi
 
 from toolferry import __version__
@@ -125,8 +125,18 @@ def create_app(hub: Any) -> FastAPI:
     _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")
-    def healthz() -> dict[str, Any]:
-        """200 while the hub answers; lists the site's runtimes."""
-        return {"status": "ok", "runtimes": sorted(hub.site.runtimes)}
+    def healthz(response: Response) -> dict[str, Any]:
+        """200 while the hub answers and runs tasks; 503 once other replicas declared it dead
+        (it then runs no task: restart it). Lists the site's backends and runtimes."""
+        status = "ok"
+        if hub.lease_lost:
+            response.status_code = 503
+            status = "declared dead by the other replicas; restart this hub"
+        return {
+            "status": status,
+            "replica": hub.site.replica_id,
+            "backends": list(hub.site.backends),
+            "runtimes": sorted(hub.site.runtimes),
+        }
 
     return app

@@ -102,10 +102,15 @@ class Backend(Protocol):
         ...
 
     def reattach(
-        self, current: Callable[[str], Task], on_done: Callable[[Task], None], on_lost: LostJob
+        self,
+        current: Callable[[str], Task],
+        mine: Callable[[Task], bool],
+        on_done: Callable[[Task], None],
+        on_lost: LostJob,
     ) -> set[str]:
         """After a hub restart: follow again this backend's jobs that outlived the last hub
-        and whose tasks (read with ``current``) have not ended; return those task ids.
+        and whose tasks (read with ``current``) have not ended and are ``mine``; return
+        those task ids.
         Backends whose workers live in the hub process return an empty set (the site resumes
         those from their journals)."""
         ...

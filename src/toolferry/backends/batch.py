@@ -238,7 +238,11 @@ class BatchBackend:
         return True
 
     def reattach(
-        self, current: Callable[[str], Task], on_done: Callable[[Task], None], on_lost: LostJob
+        self,
+        current: Callable[[str], Task],
+        mine: Callable[[Task], bool],
+        on_done: Callable[[Task], None],
+        on_lost: LostJob,
     ) -> set[str]:
         jobs = self.dialect.parse_status(_checked(self._run, self.dialect.status_command()))
         kept: set[str] = set()
@@ -252,7 +256,7 @@ class BatchBackend:
                 continue  # another hub's job
             attempt = int(match["attempt"])
             waiting = task.state is State.QUEUED and len(task.logs) == attempt - 1
-            if task.state.terminal or not (waiting or len(task.logs) == attempt):
+            if task.state.terminal or not (waiting or len(task.logs) == attempt) or not mine(task):
                 continue  # ended meanwhile; its worker finds out and stops
             self._track(
                 _Tracked(

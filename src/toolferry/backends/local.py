@@ -71,7 +71,11 @@ class LocalBackend:
         return True
 
     def reattach(
-        self, current: Callable[[str], Task], on_done: Callable[[Task], None], on_lost: LostJob
+        self,
+        current: Callable[[str], Task],
+        mine: Callable[[Task], bool],
+        on_done: Callable[[Task], None],
+        on_lost: LostJob,
     ) -> set[str]:
         return set()  # workers died with the last hub; the site resumes their executors
 

@@ -115,11 +115,14 @@ class Scheduler:
 
         FIFO with a per-user fair share: among the oldest queued tasks, those of users with
         fewer tasks already running go first, then those of the user served least recently
-        (FIFO within a user), so that one user's hundred tasks do not hold up another's one. The chosen task blocks the
-        queue when it does not fit: a large task is not starved by smaller ones behind it.
+        (FIFO within a user), so that one user's hundred tasks do not hold up another's one. The chosen task blocks
+        its backend's queue when it does not fit (a large task is not starved by smaller
+        ones behind it); tasks of other backends go on.
         """
         started = 0
         backing_off: set[str] = set()
+        waiting: set[str] = set()  # tasks that do not fit their backend now
+        full: set[str] = set()  # backends whose first waiting task does not fit
         self._next_retry = None
         while not self._stop.is_set():
             # Read only as many as could start (and a few more to share fairly among users):
@@ -128,7 +131,9 @@ class Scheduler:
             window = min(FAIR_WINDOW, limit * 4)
             # Tasks already handed to a worker stay QUEUED until it claims them: skip them.
             queued = self._store.in_states(
-                frozenset({State.QUEUED}), limit=window, exclude=self._site.held() | backing_off
+                frozenset({State.QUEUED}),
+                limit=window,
+                exclude=self._site.held() | backing_off | waiting,
             )
             if not queued:
                 return started
@@ -139,6 +144,8 @@ class Scheduler:
                     backing_off.add(task.id)
                     at = when.timestamp()
                     self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
+                elif self._site.backend_of(task) in full:
+                    waiting.add(task.id)  # behind a task that waits: FIFO per backend
                 else:
                     ready.append(task)
             shared = len({task.owner for task in ready}) > 1
@@ -147,8 +154,16 @@ class Scheduler:
                 served = self._served
                 ready.sort(key=lambda t: (running[t.owner], served.get(t.owner, 0.0)))
             for task in ready[:limit]:
+                backend = self._site.backend_of(task)
+                if backend in full:
+                    waiting.add(task.id)
+                    continue
                 if not self._site.try_dispatch(task):
-                    return started
+                    # It waits for room, and every later task of its backend waits behind it
+                    # (a large task is not starved by smaller ones); other backends go on.
+                    full.add(backend)
+                    waiting.add(task.id)
+                    continue
                 started += 1
                 self._served[task.owner] = time.monotonic()
                 if shared:
@@ -156,6 +171,7 @@ class Scheduler:
             else:
                 if len(ready) <= limit and len(queued) < window:
                     return started  # nothing more is queued
-            if not self._site.has_room():
+            if full >= self._site.backends.keys() or not self._site.has_room():
                 return started
+        return started
         return started

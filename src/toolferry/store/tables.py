@@ -110,3 +110,16 @@ environments = Table(
     Column("document", JSON, nullable=False),
     UniqueConstraint("name", "version", name="uq_environments_name_version"),
 )
+
+# Hub processes sharing this database (toolferry.agent.replicas): a replica whose heartbeat
+# (seen_at) is older than the lease is dead, and one live replica adopts its tasks.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+)

@@ -25,6 +25,7 @@ def recover(site: Site, mine: Callable[[Task], bool]) -> None:
     """Every task of ``mine`` that a worker owned when its hub stopped is resumed or ended;
     leftovers of tasks that ended (e.g. containers a killed hub never removed) are swept."""
     adopted = [t for t in site.store.in_states(ACTIVE, limit=100_000) if mine(t)]
+    ids = {t.id for t in adopted}  # before they are marked as this replica's
     if site.replica_id:
         # First of all: should this hub die too, the next replica adopts them from it.
         for task in adopted:
@@ -35,7 +36,7 @@ def recover(site: Site, mine: Callable[[Task], bool]) -> None:
     for name, backend in site.backends.items():
         if not backend.capabilities.workers_in_hub:
             try:
-                resumed |= site.reattach(name, mine)
+                resumed |= site.reattach(name, lambda t: t.id in ids or mine(t))
             except Exception:
                 log.exception("following the jobs of backend %s again failed", name)
     for task in adopted:

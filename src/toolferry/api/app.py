@@ -19,6 +19,7 @@ from toolferry.api import (
     execution,
     files,
     oai,
+    site,
     tes,
     trs,
 )
@@ -122,6 +123,7 @@ def create_app(hub: Any) -> FastAPI:
         ),
     )
     execution.install(app)
+    site.install(app)
     _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")

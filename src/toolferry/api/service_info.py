@@ -28,7 +28,7 @@ def service_info(settings: Settings, site: Site) -> dict[str, Any]:
             f"Site {site.config.name!r}: backends {', '.join(site.backends)} (default "
             f"{site.default_backend}), runtimes {', '.join(sorted(site.runtimes)) or 'none available'}"
             f"{f' (default {site.default_runtime})' if site.default_runtime else ''}. "
-            "The backend parameters are described in the toolferry_backend_parameters field."
+            "What each backend and backend parameter offers: GET /api/v1/site."
         ),
         "organization": {"name": settings.organization_name, "url": settings.organization_url},
         "documentationUrl": settings.organization_url,
@@ -37,27 +37,6 @@ def service_info(settings: Settings, site: Site) -> dict[str, Any]:
         "version": __version__,
         "storage": storage_locations(settings, site),
         "tesResources_backend_parameters": sorted(site.admission.backend_parameters()),
-        # Not part of TES: what each backend parameter accepts, and the backends and
-        # runtimes a task may choose from.
-        "toolferry_backend_parameters": site.admission.backend_parameters(),
-        "toolferry_backends": [
-            {
-                "name": b.name,
-                "default": b.name == site.default_backend,
-                "description": b.capabilities.description,
-                "cpus": b.capabilities.total.cpus,
-                "ram_gb": b.capabilities.total.ram_gb,
-                "largest_task": {
-                    "cpu_cores": b.capabilities.largest.cpus,
-                    "ram_gb": b.capabilities.largest.ram_gb,
-                    "disk_gb": b.capabilities.largest.disk_gb,
-                },
-                "runtimes": list(b.capabilities.runtimes or sorted(site.runtimes)),
-                "parameters": sorted(b.capabilities.parameters),
-            }
-            for b in site.backends.values()
-        ],
-        "toolferry_unavailable_backends": dict(site.admission.unavailable_backends),
     }
 
 
@@ -65,3 +44,40 @@ def legacy_service_info(settings: Settings, site: Site) -> dict[str, Any]:
     """TES 1.0 ``ServiceInfo`` (name, doc, storage): all py-tes 0.4.x accepts."""
     info = service_info(settings, site)
     return {"name": info["name"], "doc": info["description"], "storage": info["storage"]}
+
+
+def site_info(site: Site) -> dict[str, Any]:
+    """The site's backends and runtimes, and what each backend parameter accepts."""
+    return {
+        "name": site.config.name,
+        "replica": site.replica_id,
+        "default_backend": site.default_backend,
+        "backends": [
+            {
+                "name": b.name,
+                "description": b.capabilities.description,
+                "total": {
+                    "cpu_cores": b.capabilities.total.cpus,
+                    "ram_gb": b.capabilities.total.ram_gb,
+                    "disk_gb": b.capabilities.total.disk_gb,
+                },
+                "largest_task": {
+                    "cpu_cores": b.capabilities.largest.cpus,
+                    "ram_gb": b.capabilities.largest.ram_gb,
+                    "disk_gb": b.capabilities.largest.disk_gb,
+                },
+                "free": dict(
+                    zip(("cpu_cores", "ram_gb"), site.capacities[b.name].free(), strict=True)
+                ),
+                "runtimes": list(b.capabilities.runtimes or sorted(site.runtimes)),
+                "default_runtime": b.capabilities.default_runtime or site.default_runtime,
+                "parameters": dict(b.capabilities.parameters),
+            }
+            for b in site.backends.values()
+        ],
+        "unavailable_backends": dict(site.admission.unavailable_backends),
+        "runtimes": sorted(site.runtimes),
+        "default_runtime": site.default_runtime,
+        "unavailable_runtimes": dict(site.admission.unavailable),
+        "backend_parameters": site.admission.backend_parameters(),
+    }

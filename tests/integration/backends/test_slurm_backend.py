@@ -175,7 +175,7 @@ def test_a_job_that_dies_without_its_worker_reporting_is_retried_then_completes(
         assert done.state is State.COMPLETE, done.logs
         assert len(done.logs) == 2
         first = " ".join(done.logs[0].system_logs)
-        assert f"slurm job" in first and "without its worker reporting" in first, first
+        assert "slurm job" in first and "without its worker reporting" in first, first
         assert done.logs[1].logs[0].stdout == f"{marker}\n"
     finally:
         hub.close()

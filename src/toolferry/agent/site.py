@@ -19,7 +19,7 @@ from toolferry.domain.errors import InvalidTransition
 from toolferry.domain.events import Event
 from toolferry.domain.limits import TimeLimits
 from toolferry.domain.retry import RetryPolicy
-from toolferry.domain.states import State
+from toolferry.domain.states import ACTIVE, State
 from toolferry.domain.task import Task
 from toolferry.runtimes.base import Runtime
 from toolferry.security.credentials import CredentialResolver
@@ -98,6 +98,7 @@ class Site:
         self.on_capacity_freed: Callable[[], None] = lambda: None
         # This hub process among the replicas sharing the store (recorded with each attempt).
         self.replica_id = replica_id
+        self._unfollowed: set[str] = set()  # active tasks no backend followed at the last look
         self._detached = False
 
     @property
@@ -230,6 +231,24 @@ class Site:
 
     def _done(self, task: Task) -> None:
         self._release(task.id)
+
+    def reconcile(self) -> int:
+        """End or retry this hub's active tasks that no worker or job follows any more (a
+        worker that died without reporting); how many. A task must be seen unfollowed twice
+        in a row, so one whose worker is just being handed over is left alone."""
+        followed = frozenset().union(*(b.tracked() for b in self.backends.values()))
+        unfollowed = {
+            t.id: t
+            for t in self.store.in_states(ACTIVE, limit=100_000)
+            if t.id not in followed
+            and t.logs
+            and t.logs[-1].metadata.get("replica", "") == self.replica_id
+        }
+        lost = [unfollowed[i] for i in unfollowed.keys() & self._unfollowed]
+        self._unfollowed = set(unfollowed) - {t.id for t in lost}
+        for task in lost:
+            self.lost(task, "no worker of this hub holds it any more (it ended without reporting)")
+        return len(lost)
 
     def lost(self, task: Task, reason: str) -> None:
         """A job ended without its worker reporting (killed, its node lost): end the task

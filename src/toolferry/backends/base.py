@@ -101,6 +101,10 @@ class Backend(Protocol):
         """Stop the task's worker; False when this backend is not running it."""
         ...
 
+    def tracked(self) -> frozenset[str]:
+        """The tasks whose workers or jobs this backend follows now."""
+        ...
+
     def reattach(
         self,
         current: Callable[[str], Task],

@@ -237,6 +237,10 @@ class BatchBackend:
             log.warning("cancelling %s job %s: %s", self.name, tracked.job_id, done.stderr.strip())
         return True
 
+    def tracked(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._jobs)
+
     def reattach(
         self,
         current: Callable[[str], Task],

@@ -70,6 +70,10 @@ class LocalBackend:
         worker.cancel()
         return True
 
+    def tracked(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._workers)
+
     def reattach(
         self,
         current: Callable[[str], Task],

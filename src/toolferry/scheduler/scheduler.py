@@ -23,6 +23,7 @@ from toolferry.store.base import TaskStore
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0  # seconds between looks at the whole queue for time limits
+RECONCILE_INTERVAL = 15.0  # seconds between looks for active tasks no worker follows
 FAIR_WINDOW = 64  # queued tasks looked at to share among users
 
 
@@ -44,6 +45,7 @@ class Scheduler:
         self._retry = retry or RetryPolicy()
         self._limits = limits or TimeLimits()
         self._swept = 0.0  # monotonic time of the last sweep of the queue for time limits
+        self._reconciled = time.monotonic()
         self._served: dict[str, float] = {}  # owner → when a task of theirs last started
         self._next_retry: float | None = None  # seconds since the epoch
         self._interval = interval
@@ -90,6 +92,9 @@ class Scheduler:
                 if time.monotonic() - self._swept >= SWEEP_INTERVAL:
                     self._swept = time.monotonic()
                     self.end_overdue()
+                if time.monotonic() - self._reconciled >= RECONCILE_INTERVAL:
+                    self._reconciled = time.monotonic()
+                    self._site.reconcile()
                 self.dispatch_once()
             except Exception:
                 log.exception("dispatch failed; retrying on the next wake-up")

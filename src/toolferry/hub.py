@@ -55,6 +55,7 @@ from toolferry.storage.base import StorageError
 from toolferry.storage.router import scheme_of
 from toolferry.store.db import Database
 from toolferry.store.environments import SqlEnvironmentStore
+from toolferry.store.listen import QueueListener
 from toolferry.store.replicas import SqlReplicaStore
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
 from toolferry.worker.janitor import run_pending_chores
@@ -158,6 +159,7 @@ class Hub:
             },
             credentials=wiring.credential_resolver(s, self.user_credentials),
             replica_id=secrets.token_hex(8),
+            claim_at_dispatch=not self.db.is_sqlite,
         )
         self.engine = Engine(s.docker_host)
         scratch = s.data_dir / "tmp" / "catalogue"
@@ -182,6 +184,7 @@ class Hub:
         )
         self.scheduler = Scheduler(self.store, self.site, retry=self.retry, limits=self.limits)
         self.lease_lost = False
+        self.listener: QueueListener | None = None
         self._started = False
         self._lock = SiteLock(s.data_dir)
         # Where CLI commands on this machine reach the hub (hub.json): a wildcard bind is
@@ -324,7 +327,16 @@ class Hub:
         )
         self.replicas.start()  # takes over what dead replicas (or the last hub) left
         self.scheduler.start()
+        if not self.db.is_sqlite:  # other replicas' new tasks wake this one's scheduler
+            self.listener = QueueListener(
+                self.settings.effective_database_url, self._queued_elsewhere
+            )
+            self.listener.start()
         self._lock.announce(self.url, self.local_secret)
+
+    def _queued_elsewhere(self, task_id: str) -> None:
+        if self.site.has_room():
+            self.scheduler.wake()
 
     def _lease_lost(self) -> None:
         """Other replicas declared this one dead and took its tasks: stop running any."""
@@ -336,6 +348,9 @@ class Hub:
         if not self._started:
             return
         self._started = False
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
         self.scheduler.stop()
         self.site.detach()
         self.replicas.stop()

@@ -184,6 +184,13 @@ class Admission:
                 f"backend {name} runs executors with {', '.join(backend.runtimes) or 'no runtime'}, "
                 f"not {runtime}",
             )
+        if known and runtime is not None and not self.runtimes[runtime].capabilities.stdin:
+            for i, ex in enumerate(spec.executors):
+                if ex.stdin:
+                    return (
+                        f"executors[{i}].stdin",
+                        f"runtime {runtime} cannot feed an executor's stdin",
+                    )
         need = self.capacities[name].booking(spec)
         largest = backend.largest
         if need.cpus > largest.cpus:

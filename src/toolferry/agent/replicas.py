@@ -78,11 +78,14 @@ class ReplicaMonitor:
         others = [r for r in self.store.all() if r.id != self.id]
         alive = [r for r in others if r.seen_at >= at - self.lease]
         retired = self._retire(_ANY_TIME if self.exclusive else at - self.lease)
-        # Tasks that name no replica (written before replicas were recorded) belong to
-        # whoever starts when no other replica is alive.
-        if self.exclusive or not alive:
-            retired.add("")
-        self._adopt(retired)
+        if self.exclusive:  # every task of another hub is this one's now, row or no row
+            recovery.recover(self.site, lambda task: replica_of(task) != self.id)
+        else:
+            # Tasks that name no replica (written before replicas were recorded) belong to
+            # whoever starts when no other replica is alive.
+            if not alive:
+                retired.add("")
+            self._adopt(retired)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="replica", daemon=True)
         self._thread.start()

@@ -6,6 +6,7 @@ happens after a hub restart in :mod:`recovery`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from toolferry.domain.limits import TimeLimits
 from toolferry.domain.retry import RetryPolicy
 from toolferry.domain.states import ACTIVE, State
 from toolferry.domain.task import Task
-from toolferry.runtimes.base import Runtime
+from toolferry.runtimes.base import Runtime, RuntimeFailure
 from toolferry.security.credentials import CredentialResolver
 from toolferry.store.base import TaskStore
 from toolferry.worker.journal import Journal
 from toolferry.worker.pipeline import Detached, WorkerOptions, host_metadata
 from toolferry.worker.transfers import Transfers
+
+log = logging.getLogger(__name__)
 
 CANCELED_BY_USER = "canceled by the user"
 
@@ -62,7 +65,11 @@ class Site:
         access_checks: Mapping[str, AccessCheck] | None = None,
         unavailable_backends: Mapping[str, str] | None = None,
         replica_id: str = "",
+        claim_at_dispatch: bool = False,
     ) -> None:
+        """``claim_at_dispatch``: claim each task before handing it to a worker (other hub
+        replicas share the store), instead of letting the worker claim it with its first
+        write (one write fewer per task)."""
         if not backends:
             raise ValueError("a site needs at least one backend")
         self.config = config
@@ -98,6 +105,7 @@ class Site:
         self.on_capacity_freed: Callable[[], None] = lambda: None
         # This hub process among the replicas sharing the store (recorded with each attempt).
         self.replica_id = replica_id
+        self.claim_at_dispatch = claim_at_dispatch
         self._unfollowed: set[str] = set()  # active tasks no backend followed at the last look
         self._detached = False
 
@@ -141,11 +149,24 @@ class Site:
         meta = host_metadata(runtime.name, name, attempt_dir)
         if self.replica_id:
             meta["replica"] = self.replica_id
-        claim = Event.state(task.id, State.INITIALIZING, **meta)
+        initializing = Event.state(task.id, State.INITIALIZING, **meta)
+        claim: Event | None = initializing
+        if self.claim_at_dispatch or not self.backends[name].capabilities.workers_in_hub:
+            # Claimed here, before any worker starts: when other replicas share the store
+            # (one of them may have taken the task), and for jobs outside the hub (no batch
+            # job for a task that is gone).
+            try:
+                task = self.store.append(initializing)
+            except InvalidTransition:
+                self._release(task.id)
+                return True
+            claim = None
         job = self._job(task, attempt_dir, runtime, claim=claim)
         try:
             self.backends[name].submit(job, self._done, self.lost)
-        except BackendUnavailable as exc:
+        except Exception as exc:
+            if not isinstance(exc, BackendUnavailable):
+                log.exception("backend %s failed to take task %s", name, task.id)
             self._release(task.id)
             self.fail(task, f"backend {name} could not take the task: {exc}")
         return True
@@ -232,6 +253,18 @@ class Site:
     def _done(self, task: Task) -> None:
         self._release(task.id)
 
+    def _stop_leftover(self, task: Task) -> None:
+        """Remove what a lost worker's executors left running, when this site's runtime can
+        reach it (the same engine), so that another attempt does not run beside it."""
+        name = task.logs[-1].metadata.get("runtime") if task.logs else None
+        runtime = self.runtimes.get(str(name)) if name else None
+        if runtime is None:
+            return
+        try:
+            runtime.sweep(lambda task_id: task_id != task.id)
+        except RuntimeFailure as exc:
+            log.warning("could not stop what the lost worker of task %s left: %s", task.id, exc)
+
     def reconcile(self) -> int:
         """End or retry this hub's active tasks that no worker or job follows any more (a
         worker that died without reporting); how many. A task must be seen unfollowed twice
@@ -257,6 +290,7 @@ class Site:
         current = self.store.get(task.id)
         if current.state.terminal:
             return
+        self._stop_leftover(current)
         if current.state is State.QUEUED:  # its worker never started
             self.fail(current, reason)
             return

@@ -63,7 +63,7 @@ class BatchJob:
     output: Path  # the job's stdout and stderr
     work_dir: Path
     cpus: int
-    ram_mb: int
+    ram_mb: int | None = None  # None: the cluster's default
     tmp_mb: int | None = None
     time_minutes: int | None = None
     parameters: Mapping[str, str]  # the dialect's own backend parameters the task set
@@ -183,16 +183,21 @@ class BatchBackend:
     def submit(self, job: Job, on_done: Callable[[Task], None], on_lost: LostJob) -> None:
         task = job.task
         attempt = int(job.attempt_dir.name)
-        job.attempt_dir.mkdir(parents=True, exist_ok=True)
         job_file = job.attempt_dir / "job.json"
-        _write_private(job_file, json.dumps(self._job_file(job)))
         script = job.attempt_dir / "job.sh"
-        script.write_text(
-            "#!/bin/sh\n"
-            f"# toolferry task {task.id}, attempt {attempt}\n"
-            f"exec {shlex.quote(self._python)} -m toolferry.worker {shlex.quote(str(job_file))}\n"
-        )
-        script.chmod(0o700)
+        try:
+            job.attempt_dir.mkdir(parents=True, exist_ok=True)
+            _write_private(job_file, json.dumps(self._job_file(job)))
+            script.write_text(
+                "#!/bin/sh\n"
+                f"# toolferry task {task.id}, attempt {attempt}\n"
+                f"exec {shlex.quote(self._python)} -m toolferry.worker {shlex.quote(str(job_file))}\n"
+            )
+            script.chmod(0o700)
+        except OSError as exc:
+            raise BackendUnavailable(
+                f"cannot write the job's files in {job.attempt_dir}: {exc}"
+            ) from exc
         options = job.options
         limits = (options.initializing_limit_s, options.running_limit_s)
         minutes = None
@@ -206,12 +211,15 @@ class BatchBackend:
             output=job.attempt_dir / "job.out",
             work_dir=job.attempt_dir,
             cpus=max(1, math.ceil(options.cpu_cores or 1)),
-            ram_mb=max(1, math.ceil((options.ram_gb or 0) * 1024)),
+            ram_mb=math.ceil(options.ram_gb * 1024) if options.ram_gb else None,
             tmp_mb=math.ceil(disk * 1024) if disk else None,
             time_minutes=minutes,
             parameters=self._own_parameters(task.spec),
         )
-        job_id = self.dialect.job_id(_checked(self._run, self.dialect.submit_command(batch)))
+        try:
+            job_id = self.dialect.job_id(_checked(self._run, self.dialect.submit_command(batch)))
+        except ValueError as exc:
+            raise BackendUnavailable(str(exc)) from exc
         log.info("task %s: attempt %d is %s job %s", task.id, attempt, self.name, job_id)
         self._track(
             _Tracked(

@@ -93,8 +93,9 @@ class SlurmDialect:
             "--nodes=1",
             "--ntasks=1",
             f"--cpus-per-task={job.cpus}",
-            f"--mem={job.ram_mb}M",
         ]
+        if job.ram_mb:
+            argv.append(f"--mem={job.ram_mb}M")
         if job.tmp_mb:
             argv.append(f"--tmp={job.tmp_mb}M")
         if job.time_minutes:

@@ -12,7 +12,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -50,39 +50,21 @@ class DockerRuntime:
     )
 
     def __init__(self, docker_host: str | None = None) -> None:
-        self._docker_host = docker_host
+        self._engine = EngineClients(docker_host)
         self._lock = threading.Lock()
-        # requests sessions are not documented as thread safe and wait() holds a connection for
-        # the whole run, so each call borrows a client of its own from this pool.
-        self._idle: list[Any] = []
-        self._clients: list[Any] = []
-        self._api_version: str | None = None
         self._stdin_pumps: dict[str, _StdinPump] = {}
 
     # -- Runtime protocol ---------------------------------------------------------------------
 
     def unavailable_reason(self) -> str | None:
         """None when the engine answers ``ping``, else why not and how to start it."""
-        try:
-            client = self._new_client(timeout=10)
-        except RuntimeFailure as exc:
-            return f"{exc}; {START_HINT}"
-        try:
-            client.ping()
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            return f"the Docker Engine at {self._where()} does not answer ({exc}); {START_HINT}"
-        finally:
-            client.close()
-        return None
+        return self._engine.ping_problem()
 
     def path_problem(self, container_paths: list[str]) -> str | None:
         """Why the first of ``container_paths`` that docker cannot mount is unusable, or None:
         for admission, so such a task is refused at submission. Only ``/`` is: docker cannot
         mount over a container's root."""
-        for path in container_paths:
-            if path.startswith("/") and not posixpath.normpath(path).strip("/"):
-                return f"{path} cannot be used with the docker runtime: docker cannot mount over /"
-        return None
+        return root_mount_problem(container_paths, "docker")
 
     def find(self, spec: ExecSpec) -> str | None:
         """The executor's container (by its name) if it was started; one that was only
@@ -195,55 +177,12 @@ class DockerRuntime:
 
     def close(self) -> None:
         """Close the engine connections this runtime opened."""
-        with self._lock:
-            clients, self._clients, self._idle = self._clients, [], []
-        for client in clients:
-            client.close()
-
-    # -- engine connection ---------------------------------------------------------------------
-
-    def _where(self) -> str:
-        return self._docker_host or "the default socket (DOCKER_HOST or /var/run/docker.sock)"
-
-    def _new_client(self, timeout: int = 60) -> Any:
-        kwargs: dict[str, Any] = docker.utils.kwargs_from_env()
-        if self._docker_host:
-            kwargs["base_url"] = self._docker_host
-        # The first client asks the engine its API version; later ones reuse the answer.
-        kwargs["version"] = self._api_version or "auto"
-        _probe_unix_socket(kwargs.get("base_url") or docker.constants.DEFAULT_UNIX_SOCKET, timeout)
-        try:
-            client = docker.APIClient(timeout=timeout, **kwargs)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise RuntimeFailure(
-                f"cannot reach the Docker Engine at {self._where()}: {exc}"
-            ) from exc
-        self._api_version = client.api_version
-        return client
-
-    @contextmanager
-    def _api(self, doing: str) -> Iterator[Any]:
-        """Lend a client for one operation and turn engine errors into RuntimeFailure."""
-        with self._lock:
-            client = self._idle.pop() if self._idle else None
-        if client is None:
-            client = self._new_client()
-            with self._lock:
-                self._clients.append(client)
-        try:
-            yield client
-        except docker.errors.APIError as exc:
-            raise RuntimeFailure(f"docker: {doing} failed: {exc.explanation or exc}") from exc
-        except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise RuntimeFailure(
-                f"docker: {doing} failed: lost the Docker Engine at {self._where()} ({exc})"
-            ) from exc
-        finally:
-            with self._lock:
-                if client in self._clients:  # not closed meanwhile
-                    self._idle.append(client)
+        self._engine.close()
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _api(self, doing: str) -> AbstractContextManager[Any]:
+        return self._engine.api(doing)
 
     def _create(self, api: Any, spec: ExecSpec) -> str:
         """Create the container; pull a missing image and replace a stale namesake once each."""
@@ -281,6 +220,92 @@ class DockerRuntime:
         if pump:
             pump.abort()
             pump.join()
+
+
+class EngineClients:
+    """API clients of one Docker Engine, lent one per operation (shared by the docker and swarm
+    runtimes).
+
+    requests sessions are not documented as thread safe and a wait holds a connection for the
+    whole run, so each operation borrows a client of its own from this pool."""
+
+    def __init__(self, docker_host: str | None) -> None:
+        self._docker_host = docker_host
+        self._lock = threading.Lock()
+        self._idle: list[Any] = []
+        self._clients: list[Any] = []
+        self._api_version: str | None = None
+
+    def where(self) -> str:
+        return self._docker_host or "the default socket (DOCKER_HOST or /var/run/docker.sock)"
+
+    def ping_problem(self) -> str | None:
+        """None when the engine answers ``ping``, else why not and how to start it."""
+        try:
+            client = self.new_client(timeout=10)
+        except RuntimeFailure as exc:
+            return f"{exc}; {START_HINT}"
+        try:
+            client.ping()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            return f"the Docker Engine at {self.where()} does not answer ({exc}); {START_HINT}"
+        finally:
+            client.close()
+        return None
+
+    def new_client(self, timeout: int = 60) -> Any:
+        """A client of its own (the caller closes it)."""
+        kwargs: dict[str, Any] = docker.utils.kwargs_from_env()
+        if self._docker_host:
+            kwargs["base_url"] = self._docker_host
+        # The first client asks the engine its API version; later ones reuse the answer.
+        kwargs["version"] = self._api_version or "auto"
+        _probe_unix_socket(kwargs.get("base_url") or docker.constants.DEFAULT_UNIX_SOCKET, timeout)
+        try:
+            client = docker.APIClient(timeout=timeout, **kwargs)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise RuntimeFailure(
+                f"cannot reach the Docker Engine at {self.where()}: {exc}"
+            ) from exc
+        self._api_version = client.api_version
+        return client
+
+    @contextmanager
+    def api(self, doing: str) -> Iterator[Any]:
+        """Lend a client for one operation and turn engine errors into RuntimeFailure."""
+        with self._lock:
+            client = self._idle.pop() if self._idle else None
+        if client is None:
+            client = self.new_client()
+            with self._lock:
+                self._clients.append(client)
+        try:
+            yield client
+        except docker.errors.APIError as exc:
+            raise RuntimeFailure(f"docker: {doing} failed: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise RuntimeFailure(
+                f"docker: {doing} failed: lost the Docker Engine at {self.where()} ({exc})"
+            ) from exc
+        finally:
+            with self._lock:
+                if client in self._clients:  # not closed meanwhile
+                    self._idle.append(client)
+
+    def close(self) -> None:
+        """Close the connections of the clients lent so far."""
+        with self._lock:
+            clients, self._clients, self._idle = self._clients, [], []
+        for client in clients:
+            client.close()
+
+
+def root_mount_problem(container_paths: list[str], runtime: str) -> str | None:
+    """``/`` among ``container_paths`` (docker cannot mount over a container's root), or None."""
+    for path in container_paths:
+        if path.startswith("/") and not posixpath.normpath(path).strip("/"):
+            return f"{path} cannot be used with the {runtime} runtime: docker cannot mount over /"
+    return None
 
 
 def _probe_unix_socket(base_url: str, timeout: float) -> None:
@@ -442,7 +467,13 @@ def _write_logs(api: Any, container_id: str, stdout: Path, stderr: Path) -> None
     """Copy the container's stdout and stderr, demultiplexed, into two host files."""
     # The SDK's logs() inspects the container first (tty check) and cannot split the streams;
     # our containers never have a tty, so one plain request does it.
-    url = f"{api.base_url}/v{api.api_version}/containers/{quote(container_id)}/logs"
+    write_log_stream(api, f"/containers/{quote(container_id)}/logs", stdout, stderr)
+
+
+def write_log_stream(api: Any, endpoint: str, stdout: Path, stderr: Path) -> None:
+    """Copy a multiplexed log stream (an engine API ``endpoint``: a container's or a service's
+    logs, without a tty) into two host files: stdout and stderr."""
+    url = f"{api.base_url}/v{api.api_version}{endpoint}"
     response = api.get(url, params={"stdout": 1, "stderr": 1}, stream=True)
     with response:
         try:

@@ -31,6 +31,7 @@ from toolferry.domain.task import Task, TaskSpec, spec_from_dict
 from toolferry.store import codec
 from toolferry.store.base import StatePage, TaskPage, TaskQuery, TokenRecord
 from toolferry.store.db import Database
+from toolferry.store.listen import announce_queued
 from toolferry.store.tables import task_events, task_tags, tasks, tokens
 
 # Statements built once: SQLAlchemy then skips re-building and re-hashing them on every call,
@@ -146,6 +147,7 @@ class SqlTaskStore:
                     "data": {"state": str(State.QUEUED)},
                 },
             )
+            announce_queued(conn, task.id)
         self._remember(task.id, task.spec)
         self._notify(queued)
         return queued
@@ -183,6 +185,8 @@ class SqlTaskStore:
                     "updated_at": events[-1].time,
                 },
             )
+            if task.state is State.QUEUED:  # back in the queue for another attempt
+                announce_queued(conn, task_id)
         self._notify(task)
         return task
 

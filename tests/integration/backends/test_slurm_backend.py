@@ -172,7 +172,7 @@ def test_a_job_that_dies_without_its_worker_reporting_is_retried_then_completes(
         for pid in pids:
             os.kill(int(pid), signal.SIGKILL)
         done = wait(hub, task.id, timeout=60)
-        assert done.state is State.COMPLETE, done.logs
+        assert done.state is State.COMPLETE, [log.system_logs for log in done.logs]
         assert len(done.logs) == 2
         first = " ".join(done.logs[0].system_logs)
         assert "slurm job" in first and "without its worker reporting" in first, first

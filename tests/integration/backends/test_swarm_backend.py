@@ -96,6 +96,17 @@ def test_an_unmet_constraint_keeps_the_service_pending_until_cancel(hub: Hub) ->
         time.sleep(0.2)
 
 
+def test_a_task_with_stdin_goes_from_the_swarm_to_a_backend_that_can_feed_it(hub: Hub) -> None:
+    spec = TaskSpec(
+        executors=(Executor(image=IMAGE, command=("cat",), stdin="/data/in"),),
+        inputs=(Input(path="/data/in", content="fed\n"),),
+    )
+    task = hub.tasks.submit(spec, LOCAL)
+    assert task.spec.backend_parameter("backend") == "local"
+    done = wait(hub, task.id)
+    assert (done.state, done.logs[-1].logs[0].stdout) == (State.COMPLETE, "fed\n")
+
+
 @pytest.mark.parametrize(
     ("spec", "field", "needle"),
     [

@@ -2,7 +2,8 @@
 # Sets up everything toolferry's demo and tests need on Debian 12, idempotently:
 # Debian packages, a Docker Engine that answers, the busybox test image, the project venv
 # (.venv) and the old-client venv (.venv-pytes04), a PostgreSQL on 127.0.0.1:5432 with a
-# `test` database. A second run only checks, in a few seconds.
+# `test` database, a one-node Slurm cluster (munged, slurmctld, slurmd; partition `debug`) and
+# a one-node Docker Swarm. A second run only checks, in a few seconds.
 #
 # Environment: PYTHON (default python3) builds the venvs.
 set -euo pipefail
@@ -14,7 +15,8 @@ cd "$TOOLFERRY_ROOT"
 exec </dev/null # never wait for a prompt (CI has no stdin)
 
 PYTHON="${PYTHON:-python3}"
-DEBS=(docker.io bubblewrap busybox-static python3-venv docker-registry skopeo qemu-utils podman runc)
+DEBS=(docker.io bubblewrap busybox-static python3-venv docker-registry skopeo qemu-utils podman runc
+	slurm-wlm munge)
 TEST_IMAGE="toolferry-test/busybox:1"
 DOCKERD_LOG="/var/log/toolferry-dockerd.log"
 # The PostgreSQL the store's tests use (tests/helpers/services.py check_postgres): trust from
@@ -23,6 +25,12 @@ PG_HOST=127.0.0.1
 PG_PORT=5432
 PG_TEST_DB=test
 PG_TRUST_LINE="host all all $PG_HOST/32 trust"
+# The one-node Slurm cluster (tests/helpers/services.py check_slurm): this machine is its
+# controller and its only compute node.
+SLURM_CONF=/etc/slurm/slurm.conf
+SLURM_PARTITION=debug
+SLURM_STATE_DIR=/var/lib/slurm
+SLURM_LOG_DIR=/var/log/slurm
 # py-tes 0.4.2 imports six without declaring it.
 PYTES04_REQUIREMENTS=("py-tes==0.4.2" "six")
 
@@ -228,6 +236,187 @@ ensure_podman_image() {
 	ready+=("podman $(podman --version | cut -d' ' -f3)")
 }
 
+# slurm_conf: the slurm.conf of the one-node test cluster, from this machine's hostname, CPUs,
+# memory and /tmp size (stable numbers, so that a second run writes the same file).
+slurm_conf() {
+	local node cpus mem_mb tmp_mb
+	node=$(hostname -s)
+	# What slurmd counts (nproc would follow OMP_NUM_THREADS and rewrite the file needlessly).
+	cpus=$(getconf _NPROCESSORS_ONLN)
+	# RealMemory must not exceed what slurmd finds, or the node is drained: leave 1 GiB.
+	mem_mb=$(($(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo) / 1024 - 1024))
+	# TmpDisk (sbatch --tmp) likewise: the size, not the free space, of /tmp's filesystem.
+	tmp_mb=$(($(stat -f -c '%b * %S' /tmp) / 1048576))
+	cat <<EOF
+# Written by toolferry's scripts/setup.sh: a one-node cluster for tests and the demo.
+# setup.sh rewrites this file (and restarts slurmctld and slurmd) when it differs.
+ClusterName=toolferry
+SlurmctldHost=$node(127.0.0.1)
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation=$SLURM_STATE_DIR/slurmctld
+SlurmdSpoolDir=$SLURM_STATE_DIR/slurmd
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+SlurmctldLogFile=$SLURM_LOG_DIR/slurmctld.log
+SlurmdLogFile=$SLURM_LOG_DIR/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+# A job that asks for no memory gets its CPUs' share, not the whole node (the default), so
+# such jobs do not run one at a time.
+DefMemPerCPU=$((mem_mb / cpus))
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+# A node that was down comes back as soon as slurmd registers with a valid configuration.
+ReturnToService=2
+# Ended jobs stay visible to squeue and scontrol (there is no accounting) for 5 minutes.
+MinJobAge=300
+# scancel and time limits: SIGTERM, then SIGKILL after 5 s (default 30 s).
+KillWait=5
+# Refuse at submission a job asking for more than the partition has (say 99 CPUs): by default
+# sbatch accepts it and it stays PENDING (reason PartitionConfig) for ever.
+EnforcePartLimits=ALL
+# Start a submitted job at once rather than at the next batch scheduling pass (up to 3 s later).
+SchedulerParameters=batch_sched_delay=0
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb TmpDisk=$tmp_mb State=UNKNOWN
+PartitionName=$SLURM_PARTITION Nodes=$node Default=YES MaxTime=INFINITE State=UP
+EOF
+}
+
+slurm_node_state() { timeout 10 sinfo -h -n "$(hostname -s)" -o %T 2>/dev/null | head -n 1; }
+
+# start_daemon NAME COMMAND...: starts a daemon that forks (setsid: it must outlive this
+# script; 9>&- so it does not hold the setup lock), dying with its log's tail when it fails.
+start_daemon() {
+	local name="$1" logfile="$2"
+	shift 2
+	log "starting $name (log: $logfile)"
+	if ! setsid "$@" </dev/null >>"$logfile" 2>&1 9>&-; then
+		log "$name did not start; last lines of $logfile:"
+		tail -n 30 "$logfile" >&2 2>/dev/null || true
+		die "$name does not start: see $logfile"
+	fi
+}
+
+# stop_daemons NAME...: stops these daemons (the pids pidof gives) together, waiting up to 30s
+# for them to exit (slurmd and slurmctld take about 2 s each after SIGTERM).
+stop_daemons() {
+	local pids waited=0
+	pids=$(pidof "$@") || return 0
+	log "stopping $* ($pids)"
+	# shellcheck disable=SC2086
+	kill $pids 2>/dev/null || true
+	# shellcheck disable=SC2086
+	while kill -0 $pids 2>/dev/null; do
+		[ "$waited" -lt 300 ] || die "$* ($pids) did not exit within 30s after SIGTERM"
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+}
+
+# slurmd_registered NODE SINCE: slurmd on NODE registered with slurmctld at or after SINCE
+# (date +%FT%T). Until then sinfo shows the state slurmctld saved, which may be stale.
+slurmd_registered() {
+	local started
+	started=$(timeout 10 scontrol show node "$1" 2>/dev/null | grep -o 'SlurmdStartTime=[^ ]*' | cut -d= -f2)
+	[ -n "$started" ] && [[ ! "$started" < "$2" ]]
+}
+
+ensure_slurm() {
+	local want node state waited=0 resumed="" slurmd_since=""
+	want=$(slurm_conf)
+	node=$(hostname -s)
+	if [ ! -f "$SLURM_CONF" ] || [ "$(cat "$SLURM_CONF")" != "$want" ]; then
+		need_root "writing $SLURM_CONF"
+		log "writing $SLURM_CONF (one node $node, partition $SLURM_PARTITION)"
+		mkdir -p "$(dirname "$SLURM_CONF")"
+		printf '%s\n' "$want" >"$SLURM_CONF.toolferry-new"
+		mv "$SLURM_CONF.toolferry-new" "$SLURM_CONF"
+		# Node definitions are only read at start: restart both daemons on the new file.
+		stop_daemons slurmd slurmctld
+	fi
+	if ! pidof munged >/dev/null; then
+		need_root "starting munged"
+		if [ ! -s /etc/munge/munge.key ]; then
+			log "creating the munge key /etc/munge/munge.key"
+			mungekey --create --keyfile=/etc/munge/munge.key
+		fi
+		mkdir -p /run/munge /var/log/munge /var/lib/munge
+		# munged refuses a log file it does not own (start_daemon appends to it as root).
+		touch /var/log/munge/munged.log
+		chown munge:munge /etc/munge/munge.key /run/munge /var/log/munge /var/lib/munge \
+			/var/log/munge/munged.log
+		chmod 0400 /etc/munge/munge.key
+		start_daemon munged /var/log/munge/munged.log runuser -u munge -- munged
+	fi
+	if ! pidof slurmctld >/dev/null || ! pidof slurmd >/dev/null; then
+		need_root "starting slurmctld and slurmd"
+		mkdir -p "$SLURM_STATE_DIR/slurmctld" "$SLURM_STATE_DIR/slurmd" "$SLURM_LOG_DIR"
+		pidof slurmctld >/dev/null || start_daemon slurmctld "$SLURM_LOG_DIR/slurmctld.log" slurmctld
+		if ! pidof slurmd >/dev/null; then
+			slurmd_since=$(date +%FT%T)
+			start_daemon slurmd "$SLURM_LOG_DIR/slurmd.log" slurmd
+		fi
+	fi
+	# A started slurmd registers within a second or so; a down or drained node is resumed once
+	# (ReturnToService=2 does that too, once slurmd registers with a valid configuration).
+	until state=$(slurm_node_state) && [[ "$state" =~ ^(idle|mixed|allocated|completing)$ ]] &&
+		{ [ -z "$slurmd_since" ] || slurmd_registered "$node" "$slurmd_since"; }; do
+		if [ "$state" = inval ]; then
+			log "last lines of $SLURM_LOG_DIR/slurmd.log:"
+			tail -n 15 "$SLURM_LOG_DIR/slurmd.log" >&2 2>/dev/null || true
+			die "slurmctld finds node $node's hardware below $SLURM_CONF ($(sinfo -h -n "$node" -o %E 2>/dev/null)); compare with slurmd -C"
+		fi
+		if [[ "$state" =~ ^(down|drain|drained|draining|fail)$ ]] && [ -z "$resumed" ]; then
+			log "node $node is $state ($(sinfo -h -n "$node" -o %E 2>/dev/null)); resuming it"
+			scontrol update nodename="$node" state=resume || true
+			resumed=1
+		fi
+		if [ "$waited" -ge 600 ]; then
+			log "node $node is ${state:-not known to slurmctld} after 60s: $(sinfo -h -n "$node" -o '%T %E' 2>&1)"
+			log "last lines of $SLURM_LOG_DIR/slurmctld.log and slurmd.log:"
+			tail -n 15 "$SLURM_LOG_DIR/slurmctld.log" "$SLURM_LOG_DIR/slurmd.log" >&2 2>/dev/null || true
+			die "the Slurm node $node is not usable; fix the cause above, then: scontrol update nodename=$node state=resume"
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	ready+=("slurm $(sinfo -V | cut -d' ' -f2) (partition $SLURM_PARTITION, node $node $state)")
+}
+
+swarm_state() { timeout 20 docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
+
+ensure_swarm() {
+	local state node_state waited=0
+	state=$(swarm_state) || die "docker info failed: is the Docker Engine answering?"
+	case "$state" in
+	active) ;;
+	inactive)
+		log "making this engine a one-node Docker Swarm (docker swarm init --advertise-addr 127.0.0.1)"
+		docker swarm init --advertise-addr 127.0.0.1 >/dev/null ||
+			die "docker swarm init failed; see the error above and $DOCKERD_LOG"
+		;;
+	pending)
+		log "the swarm is pending; waiting for it to become active"
+		;;
+	*)
+		die "this engine's swarm is '$state'; repair it (docker swarm unlock, or docker swarm leave --force then run this script again)"
+		;;
+	esac
+	until { [ "$state" = active ] || state=$(swarm_state) && [ "$state" = active ]; } &&
+		node_state=$(timeout 20 docker node inspect self --format '{{.Status.State}} {{.Spec.Availability}} {{.ManagerStatus.Reachability}}' 2>/dev/null) &&
+		[ "$node_state" = "ready active reachable" ]; do
+		if [ "$waited" -ge 300 ]; then
+			die "the swarm node is not ready and active after 30s (swarm $(swarm_state), node: ${node_state:-unknown}); see docker node ls and $DOCKERD_LOG"
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	ready+=("swarm (one manager node, $node_state)")
+}
+
 take_setup_lock
 ensure_debs
 ensure_docker
@@ -235,6 +424,8 @@ ensure_venvs
 ensure_test_image
 ensure_podman_image
 ensure_postgres
+ensure_slurm
+ensure_swarm
 ready+=("bwrap $(bwrap --version | cut -d' ' -f2)")
 
 elapsed_ms=$((($(date +%s%N) - started_ns) / 1000000))

@@ -1,4 +1,5 @@
-"""Real services the tests use: a Docker Engine, the busybox test image, bubblewrap, py-tes 0.4.2.
+"""Real services the tests use: a Docker Engine (and its Swarm), the busybox test image,
+bubblewrap, py-tes 0.4.2, PostgreSQL, Slurm.
 
 Each ``check_*``/``ensure_*`` function returns what a test needs, or raises
 :class:`ServiceUnavailable` whose message says how to get the service running. Standard library
@@ -356,3 +357,75 @@ def check_postgres() -> str:
             "ALTER ROLE ... CREATEDB, or use the postgres user"
         )
     return url
+
+
+# -- Slurm and Docker Swarm (the batch backends' tests) -----------------------------------
+
+SLURM_CLIS = ("sinfo", "sbatch", "squeue", "scancel")
+SLURM_USABLE_STATES = frozenset({"idle", "mixed", "allocated", "completing"})
+SLURM_HINT = (
+    f"{SETUP_HINT}; or by hand: apt-get install slurm-wlm munge, write /etc/slurm/slurm.conf "
+    "as scripts/setup.sh does (one node, partition debug), then start munged (as user munge), "
+    "slurmctld and slurmd"
+)
+SWARM_HINT = f"{SETUP_HINT}, or: docker swarm init --advertise-addr 127.0.0.1"
+
+
+def _slurm(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return _run_cli(
+        args[0],
+        list(args[1:]),
+        stdin=None,
+        timeout=30,
+        missing=f"{args[0]} is not installed: {SLURM_HINT}",
+        stuck=f"is slurmctld stuck? {SLURM_HINT}",
+    )
+
+
+def check_slurm() -> str:
+    """Returns the default partition of a Slurm controller that answers and has a usable node
+    (idle, mixed, allocated or completing; not down, drained or unknown)."""
+    for cli in SLURM_CLIS:
+        if shutil.which(cli) is None:
+            raise ServiceUnavailable(f"{cli} is not installed: {SLURM_HINT}")
+    conf = Path(os.environ.get("SLURM_CONF") or "/etc/slurm/slurm.conf")
+    if not conf.is_file():  # else every Slurm command retries reading it for 60 s
+        raise ServiceUnavailable(f"there is no {conf}: {SLURM_HINT}")
+    proc = _slurm("sinfo", "-h", "-o", "%P|%a|%T|%N")
+    if proc.returncode != 0:
+        reason = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise ServiceUnavailable(
+            f"sinfo failed ({reason[-1] if reason else 'no output'}): is slurmctld running? "
+            f"{SLURM_HINT}"
+        )
+    rows = [line.split("|") for line in proc.stdout.decode(errors="replace").splitlines()]
+    defaults = [row for row in rows if len(row) == 4 and row[0].endswith("*")]
+    if not defaults:
+        raise ServiceUnavailable(f"Slurm has no default partition (sinfo: {rows}): {SLURM_HINT}")
+    partition = defaults[0][0].rstrip("*")
+    states = {row[2] for row in defaults}
+    if defaults[0][1] != "up" or not states & SLURM_USABLE_STATES:
+        nodes = ",".join(row[3] for row in defaults)
+        raise ServiceUnavailable(
+            f"Slurm partition {partition} is {defaults[0][1]} with nodes {nodes} in states "
+            f"{sorted(states)}: {SETUP_HINT} (it resumes the node), or: scontrol update "
+            f"nodename={nodes} state=resume (is slurmd running? see /var/log/slurm/slurmd.log)"
+        )
+    return partition
+
+
+def check_swarm() -> str:
+    """Returns the address (DOCKER_HOST form) of a Docker Engine that is an active manager of
+    a Docker Swarm (so it may create services)."""
+    check_docker_engine()
+    proc = docker(
+        "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}", timeout=30
+    )
+    state = proc.stdout.decode(errors="replace").strip()
+    if proc.returncode != 0 or state != "active true":
+        reason = state or proc.stderr.decode(errors="replace").strip()
+        raise ServiceUnavailable(
+            f"the Docker Engine at {docker_host()} is not an active Swarm manager "
+            f"(swarm state and manager: {reason or 'unknown'}): {SWARM_HINT}"
+        )
+    return docker_host()

@@ -1,5 +1,5 @@
-"""Fixtures for tests that need real services (docker, bubblewrap, an old TES client, WebDAV,
-S3 and FTP servers).
+"""Fixtures for tests that need real services (docker and its swarm, bubblewrap, Slurm, an old TES
+client, WebDAV, S3 and FTP servers).
 
 A service that is missing fails the test with how to start it; nothing is skipped.
 Every test in this folder is marked ``integration``.
@@ -131,3 +131,18 @@ def postgres() -> str:
     """The URL of a PostgreSQL database that answers, as a user who may create databases
     (tests/integration/store/postgres.py makes a fresh one per test from it)."""
     return _require(services.check_postgres)
+
+
+# -- Slurm and Docker Swarm (the batch backends) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def slurm() -> str:
+    """The default partition of a Slurm cluster that answers and has a usable node."""
+    return _require(services.check_slurm)
+
+
+@pytest.fixture(scope="session")
+def swarm(docker_engine: str) -> str:
+    """The address (DOCKER_HOST form) of a Docker Engine that manages an active Swarm."""
+    return _require(services.check_swarm)

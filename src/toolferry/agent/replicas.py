@@ -25,11 +25,13 @@ from datetime import UTC, datetime, timedelta
 from toolferry.agent import recovery
 from toolferry.agent.site import Site
 from toolferry.domain.events import now
+from toolferry.domain.states import ACTIVE
 from toolferry.domain.task import Task
 from toolferry.store.replicas import Replica, SqlReplicaStore
 
 log = logging.getLogger(__name__)
 
+_ORPHAN_EVERY = 15  # heartbeats between looks for tasks of replicas that have no row
 # Far in the future: "not seen since then" is true of every other replica.
 _ANY_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -77,6 +79,7 @@ class ReplicaMonitor:
         )
         others = [r for r in self.store.all() if r.id != self.id]
         alive = [r for r in others if r.seen_at >= at - self.lease]
+        self._bury_orphans()
         retired = self._retire(_ANY_TIME if self.exclusive else at - self.lease)
         if self.exclusive:  # every task of another hub is this one's now, row or no row
             recovery.recover(self.site, lambda task: replica_of(task) != self.id)
@@ -102,6 +105,7 @@ class ReplicaMonitor:
 
     def _loop(self) -> None:
         interval = self.lease.total_seconds() / 5
+        beats = 0
         while not self._stop.wait(interval):
             try:
                 if not self.store.beat(self.id, now()):
@@ -113,11 +117,23 @@ class ReplicaMonitor:
                     )
                     self.on_lease_lost()
                     return
+                beats += 1
+                if beats % _ORPHAN_EVERY == 0:
+                    self._bury_orphans()
                 retired = self._retire(now() - self.lease)
                 if retired:
                     self._adopt(retired)
             except Exception:
                 log.exception("replica heartbeat failed; trying again")
+
+    def _bury_orphans(self) -> None:
+        """Replicas that active tasks name but that have no row (an adopter died before it
+        marked them as its own) get a dead row, to be retired and adopted like any dead one."""
+        known = {r.id for r in self.store.all()}
+        named = {replica_of(t) for t in self.site.store.in_states(ACTIVE, limit=100_000)}
+        for replica_id in named - known - {"", self.id}:
+            log.warning("tasks name replica %s, which has no row: adopting them", replica_id)
+            self.store.bury(replica_id)
 
     def _retire(self, seen_before: datetime) -> set[str]:
         """Retire every other replica not seen since ``seen_before``; the ids this one won."""

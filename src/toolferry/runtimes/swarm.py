@@ -13,10 +13,17 @@ Swarm has no way to stop one task and keep it, so :meth:`SwarmRuntime.kill` kill
 directly when it runs on this engine's node, and otherwise updates the service so that its task
 is shut down (SIGKILL, no grace period) in favour of a placeholder task no node can take; the
 placeholder is ignored and goes with the service.
+
+Network: a service without networks joins its engine's default network, ``bridge`` (swarm
+cannot attach a service to ``none``); toolferry's engines run without one (``dockerd
+--bridge=none``), so such an executor has loopback only. Where the manager's engine has a default
+bridge, :meth:`SwarmRuntime.unavailable_reason` says the runtime does not isolate executors from
+the network (the nodes are assumed to be set up alike).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
@@ -61,6 +68,8 @@ _POLL_FIRST = 0.05
 _POLL_SHARE = 0.1
 _POLL_MAX = 0.5
 _NODE_CHECK_S = 10.0  # how often a waiting executor's node is checked
+_TASK_APPEARS_S = 5.0  # how long a kill waits for a new service's task to be made
+_KILLED_BEFORE_START = "toolferry: the executor was killed before it started"
 
 
 class SwarmRuntime:
@@ -72,7 +81,9 @@ class SwarmRuntime:
         uses_images=True,
         enforces_cpu=True,
         enforces_ram=True,
-        isolates_network=True,  # a service without networks has only loopback
+        # A service without networks has loopback only on engines without a default bridge;
+        # unavailable_reason() sets this instance's value from the manager's engine.
+        isolates_network=True,
         stdin=False,  # a service's stdin cannot be attached
     )
 
@@ -90,9 +101,15 @@ class SwarmRuntime:
         try:
             with self._api("asking the engine for its swarm state") as api:
                 swarm = api.info().get("Swarm") or {}
+                problem = swarm_problem(swarm, self._engine.where())
+                if problem:
+                    return problem
+                isolated = isolates_network(api.networks(names=["bridge"]))
         except RuntimeFailure as exc:
             return str(exc)
-        return swarm_problem(swarm, self._engine.where())
+        if isolated != self.capabilities.isolates_network:
+            self.capabilities = dataclasses.replace(self.capabilities, isolates_network=isolated)
+        return None
 
     def path_problem(self, container_paths: list[str]) -> str | None:
         """``/`` cannot be a mount target or working directory (docker cannot mount over it)."""
@@ -158,6 +175,10 @@ class SwarmRuntime:
                     task = found
                     break
                 now = time.monotonic()
+                if found is None and now - began > 1 and self._killed(api, ref):
+                    _write_empty(spec)  # killed before the swarm made its task
+                    _append(spec.stderr, _KILLED_BEFORE_START)
+                    return _SIGKILLED
                 if found is not None and found.get("NodeID") and now >= next_node_check:
                     self._check_node(api, found, spec)
                     next_node_check = now + _NODE_CHECK_S
@@ -186,13 +207,21 @@ class SwarmRuntime:
                 task = self._task(api, ref)
             except _ServiceGone:
                 return None
-        return task is None or task_state(task) not in ENDED_STATES
+            if task is None:  # not made yet, unless a kill came first
+                return not self._killed(api, ref)
+        return task_state(task) not in ENDED_STATES
 
     def kill(self, ref: str) -> None:
         """Stop the executor now (SIGKILL); no error if it ended or its service is gone."""
         with self._api(f"killing service {ref[:12]}") as api:
             try:
                 task = self._task(api, ref)
+                # Just created: give the swarm a moment to make the task, which a kill
+                # through the swarm would otherwise replace before it exists.
+                deadline = time.monotonic() + _TASK_APPEARS_S
+                while task is None and time.monotonic() < deadline:
+                    time.sleep(_POLL_FIRST)
+                    task = self._task(api, ref)
             except _ServiceGone:
                 return
             if task is not None and task_state(task) in ENDED_STATES:
@@ -305,18 +334,10 @@ class SwarmRuntime:
         try:
             node = api.inspect_node(node_id)
         except docker.errors.NotFound:
-            raise RuntimeFailure(
-                f"swarm node {node_id[:12]} running executor {spec.index} of task "
-                f"{spec.task_id} left the swarm; the executor's end cannot be known"
-            ) from None
-        status = node.get("Status") or {}
-        if status.get("State") in _LOST_NODE_STATES:
-            host = (node.get("Description") or {}).get("Hostname") or node_id[:12]
-            why = f": {status['Message']}" if status.get("Message") else ""
-            raise RuntimeFailure(
-                f"swarm node {host} running executor {spec.index} of task {spec.task_id} is "
-                f"{status['State']}{why}; the executor's end cannot be known"
-            )
+            node = None
+        problem = node_problem(node, node_id, spec)
+        if problem:
+            raise RuntimeFailure(problem)
 
     def _node_name(self, api: Any, task: dict[str, Any]) -> str:
         node_id = str(task.get("NodeID") or "")
@@ -392,6 +413,26 @@ def swarm_problem(swarm: dict[str, Any], where: str) -> str | None:
             "(`docker node ls` on a manager lists them)"
         )
     return None
+
+
+def node_problem(node: dict[str, Any] | None, node_id: str, spec: ExecSpec) -> str | None:
+    """Why the node running the executor (``docker node inspect`` form, None if it left the
+    swarm) will never report the executor's end, or None while it is up."""
+    where = f"running executor {spec.index} of task {spec.task_id}"
+    if node is None:
+        return f"swarm node {node_id[:12]} {where} left the swarm; the executor's end is unknown"
+    status = node.get("Status") or {}
+    if status.get("State") not in _LOST_NODE_STATES:
+        return None
+    host = (node.get("Description") or {}).get("Hostname") or node_id[:12]
+    why = f": {status['Message']}" if status.get("Message") else ""
+    return f"swarm node {host} {where} is {status['State']}{why}; the executor's end is unknown"
+
+
+def isolates_network(networks: list[dict[str, Any]]) -> bool:
+    """Whether an engine with these networks (``GET /networks`` form) gives a service without
+    networks loopback only: its containers join the default network, ``bridge``, if it exists."""
+    return not any(n.get("Name") == "bridge" and n.get("Driver") == "bridge" for n in networks)
 
 
 def service_name(spec: ExecSpec) -> str:
@@ -504,9 +545,7 @@ def task_end(task: dict[str, Any], *, killed: bool) -> TaskEnd:
         raise TaskRejected(error or f"task {state}: {status.get('Message') or 'no reason given'}")
     if not container:  # shut down before it had a container
         if killed:
-            return TaskEnd(
-                _SIGKILLED, False, "toolferry: the executor was killed before it started"
-            )
+            return TaskEnd(_SIGKILLED, False, _KILLED_BEFORE_START)
         raise TaskRejected(
             f"Docker Swarm shut the task down before it started ({state}){_colon(error)}"
         )

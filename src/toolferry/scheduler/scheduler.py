@@ -176,7 +176,6 @@ class Scheduler:
             else:
                 if len(ready) <= limit and len(queued) < window:
                     return started  # nothing more is queued
-            if full >= self._site.backends.keys() or not self._site.has_room():
+            if full >= set(self._site.backends) or not self._site.has_room():
                 return started
-        return started
         return started

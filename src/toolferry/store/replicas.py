@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from toolferry.store.db import Database
 from toolferry.store.tables import replicas
@@ -74,6 +75,20 @@ class SqlReplicaStore:
                 )
             )
             return done.rowcount == 1
+
+    def bury(self, replica_id: str) -> None:
+        """Give a replica that tasks name but that has no row (its adopter died before
+        taking its tasks over) a dead row, so that exactly one live replica retires it and
+        adopts them. Nothing happens if it has a row."""
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(replicas).values(
+                        id=replica_id, host="", pid=0, url="", started_at=STOPPED, seen_at=STOPPED
+                    )
+                )
+        except IntegrityError:
+            pass  # it has a row (alive, or buried by another replica just now)
 
     def stop(self, replica_id: str) -> None:
         """Mark a replica that stops cleanly: its tasks may be adopted at once."""

@@ -122,6 +122,7 @@ def test_a_task_with_stdin_goes_from_the_swarm_to_a_backend_that_can_feed_it(hub
             TaskSpec(
                 executors=(Executor(image=IMAGE, command=("cat",), stdin="/data/in"),),
                 inputs=(Input(path="/data/in", content="x"),),
+                resources=Resources(backend_parameters={"backend": "swarm"}),
             ),
             "executors[0].stdin",
             "cannot feed an executor's stdin",

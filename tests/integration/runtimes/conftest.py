@@ -17,8 +17,9 @@ from tests.integration.runtimes.harness import Harness, Runtimes, make_harness
 from toolferry.runtimes.docker import DockerRuntime
 from toolferry.runtimes.none import NoneRuntime
 from toolferry.runtimes.podman import PodmanRuntime
+from toolferry.runtimes.swarm import SwarmRuntime
 
-RUNTIME_KINDS = ("docker", "none", "podman")
+RUNTIME_KINDS = ("docker", "none", "podman", "swarm")
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +49,19 @@ def podman_runtime_factory(podman: str, podman_busybox_image: str) -> Callable[[
     if reason:
         pytest.fail(f"podman runtime unavailable: {reason}", pytrace=False)
     return lambda: PodmanRuntime(podman, services.PODMAN_GLOBAL_ARGS, services.PODMAN_ULIMITS)
+
+
+@pytest.fixture(scope="session")
+def swarm_runtime_factory(swarm: str, busybox_image: str) -> Callable[[], SwarmRuntime]:
+    """Builds SwarmRuntimes on the test swarm's manager; fails if the runtime says it cannot run."""
+    probe = SwarmRuntime(swarm)
+    try:
+        reason = probe.unavailable_reason()
+    finally:
+        probe.close()
+    if reason:
+        pytest.fail(f"swarm runtime unavailable: {reason}", pytrace=False)
+    return lambda: SwarmRuntime(swarm)
 
 
 @pytest.fixture(params=RUNTIME_KINDS)

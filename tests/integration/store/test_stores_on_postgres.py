@@ -8,6 +8,7 @@ from tests.integration.store.postgres import exists, fresh_database
 from tests.unit.store.contract.credentials import CredentialStoreContract
 from tests.unit.store.contract.environments import EnvironmentStoreContract
 from tests.unit.store.contract.tasks import TaskStoreContract
+from tests.unit.store.contract.test_replicas_contract import ReplicaStoreContract
 
 from toolferry.store.db import Database
 from toolferry.store.tables import metadata
@@ -22,6 +23,10 @@ class TestCredentialStoreOnPostgres(CredentialStoreContract):
 
 
 class TestEnvironmentStoreOnPostgres(EnvironmentStoreContract):
+    pass
+
+
+class TestReplicaStoreOnPostgres(ReplicaStoreContract):
     pass
 
 

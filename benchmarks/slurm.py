@@ -86,7 +86,9 @@ def wall(runs: int) -> None:
     print(f"runs: {runs} (interleaved), image {IMAGE}, docker runtime in the job")
     print(f"toolferry (slurm)      median {t_ours * 1000:7.1f} ms  (min {min(ours) * 1000:.1f})")
     print(f"sbatch --wait          median {t_raw * 1000:7.1f} ms  (min {min(raw) * 1000:.1f})")
-    print(f"sbatch + squeue/20 ms  median {t_polled * 1000:7.1f} ms  (min {min(polled) * 1000:.1f})")
+    print(
+        f"sbatch + squeue/20 ms  median {t_polled * 1000:7.1f} ms  (min {min(polled) * 1000:.1f})"
+    )
     print(f"ratio toolferry/sbatch --wait: {t_ours / t_raw:.3f}  (target <= 1.10)")
     print(f"ratio toolferry/sbatch + squeue polling: {t_ours / t_polled:.3f}")
 
@@ -107,13 +109,22 @@ def throughput(tasks: int) -> None:
     start = time.perf_counter()
     for _ in range(tasks):
         subprocess.run(
-            ["sbatch", "--quiet", "--output=/dev/null", "--job-name=bench-raw-many", "--wrap", bwrap],
+            [
+                "sbatch",
+                "--quiet",
+                "--output=/dev/null",
+                "--job-name=bench-raw-many",
+                "--wrap",
+                bwrap,
+            ],
             check=True,
         )
     while not squeue_empty("bench-raw-many"):
         time.sleep(0.05)
     t_raw = time.perf_counter() - start
-    print(f"{tasks} no-op tasks on the slurm backend (none runtime) vs {tasks} sbatch jobs of the same sandboxed command")
+    print(
+        f"{tasks} no-op tasks on the slurm backend (none runtime) vs {tasks} sbatch jobs of the same sandboxed command"
+    )
     print(f"toolferry (slurm)  {t_ours:6.1f} s  {tasks / t_ours:6.2f} tasks/s")
     print(f"sbatch, squeue     {t_raw:6.1f} s  {tasks / t_raw:6.2f} jobs/s")
     print(f"ratio of rates toolferry/raw: {t_raw / t_ours:.3f}")

@@ -71,13 +71,17 @@ def _resources(
     ram: float | None,
     runtime: str | None,
     network: bool,
+    backend: str | None = None,
+    params_given: Iterable[str] = (),
 ) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     if cpu is not None:
         resources["cpu_cores"] = cpu
     if ram is not None:
         resources["ram_gb"] = ram
-    params: dict[str, str] = {}
+    params = dict(parse_pairs(params_given, "--param", "KEY=VALUE"))
+    if backend is not None:
+        params["backend"] = backend
     if runtime is not None:
         params["runtime"] = runtime
     if network:
@@ -101,6 +105,8 @@ def build_task(
     name: str | None = None,
     runtime: str | None = None,
     network: bool = False,
+    backend: str | None = None,
+    params: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The TES document of ``toolferry run IMAGE [options] -- CMD...``."""
     if not command:
@@ -135,7 +141,7 @@ def build_task(
     ]
     if task_outputs:
         task["outputs"] = task_outputs
-    resources = _resources(cpu, ram, runtime, network)
+    resources = _resources(cpu, ram, runtime, network, backend, params)
     if resources:
         task["resources"] = resources
     tag_pairs = parse_pairs(tags, "--tag", "KEY=VALUE")
@@ -153,12 +159,14 @@ def apply_overrides(
     runtime: str | None = None,
     network: bool = False,
     tags: Iterable[str] = (),
+    backend: str | None = None,
+    params: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A task file's document with the options given on the command line laid over it."""
     result = dict(task)
     if name:
         result["name"] = name
-    extra = _resources(cpu, ram, runtime, network)
+    extra = _resources(cpu, ram, runtime, network, backend, params)
     if extra:
         resources = dict(result.get("resources") or {})
         params = {

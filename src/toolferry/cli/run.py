@@ -53,6 +53,7 @@ class RunCommand(typer.core.TyperCommand):
 
 class RuntimeOption(StrEnum):
     docker = "docker"
+    podman = "podman"
     none = "none"
 
 
@@ -211,7 +212,7 @@ def run(
             "--runtime",
             case_sensitive=False,
             help=(
-                "How to run the command: in a **docker** container, or as a host process "
+                "How to run the command: in a **docker** or **podman** container, or as a host process "
                 "(**none**; the image is then ignored and may be left out). "
                 "Default: the hub's choice."
             ),
@@ -227,6 +228,26 @@ def run(
     tags: Annotated[
         list[str] | None,
         typer.Option("--tag", "-t", metavar="KEY=VALUE", help="Tag the task. Repeatable."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            metavar="NAME",
+            help="Where the task runs: **local**, **slurm** or **swarm**, as the hub offers "
+            "(GET /api/v1/site). Default: the hub's choice.",
+            show_default=False,
+        ),
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="KEY=VALUE",
+            help="A backend parameter, e.g. partition=debug (slurm) or "
+            "constraints=node.labels.zone==a (swarm). Repeatable.",
+        ),
     ] = None,
 ) -> None:
     """Run a command in an image and show what it printed.
@@ -251,6 +272,7 @@ def run(
         toolferry run --runtime none -i /in=data/ -o /out/r=r/ -- cp -r /in/. /out/r
         toolferry run -o /out/n=n.txt IMAGE -- sh -c 'ls / | wc -l > /out/n'
         toolferry run task.json
+        toolferry run --backend slurm -p partition=debug IMAGE -- sh -c 'hostname'
     """
     positional = list(args or [])
     rt = runtime.value if runtime is not None else None
@@ -279,6 +301,8 @@ def run(
             runtime=rt,
             network=network,
             tags=tags or (),
+            backend=backend,
+            params=params or (),
         )
     else:
         image, command = _split_positional(ctx, positional)
@@ -295,6 +319,8 @@ def run(
             name=name,
             runtime=rt,
             network=network,
+            backend=backend,
+            params=params or (),
         )
 
     # Checked before a hub is reached: a missing input fails before anything is uploaded.

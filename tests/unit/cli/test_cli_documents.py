@@ -142,3 +142,34 @@ def test_bad_task_files_say_what_is_wrong(tmp_path: Path) -> None:
     listed.write_text("[]", encoding="utf-8")
     with pytest.raises(CliError, match="must hold a JSON object"):
         read_task_document(str(listed))
+
+
+def test_backend_and_params_become_backend_parameters() -> None:
+    task = build_task(
+        image="i",
+        command=["true"],
+        backend="slurm",
+        params=["partition=debug", "qos=short"],
+        runtime="docker",
+    )
+    assert task["resources"]["backend_parameters"] == {
+        "partition": "debug",
+        "qos": "short",
+        "backend": "slurm",
+        "runtime": "docker",
+    }
+
+
+def test_a_param_without_a_value_names_the_option() -> None:
+    with pytest.raises(CliError, match="--param"):
+        build_task(image="i", command=["true"], params=["partition"])
+
+
+def test_overrides_add_backend_parameters_to_a_task_file() -> None:
+    task = {"executors": [], "resources": {"backend_parameters": {"network": "host"}}}
+    result = apply_overrides(task, backend="swarm", params=["constraints=node.role==manager"])
+    assert result["resources"]["backend_parameters"] == {
+        "network": "host",
+        "constraints": "node.role==manager",
+        "backend": "swarm",
+    }

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.backends.support import released, wait
 
 from toolferry.config import Settings
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.states import State
-from toolferry.domain.task import Executor, Resources, Task, TaskSpec
+from toolferry.domain.task import Executor, Resources, TaskSpec
 from toolferry.hub import Hub
 from toolferry.security.identity import LOCAL
 
@@ -44,26 +45,6 @@ def hub(tmp_path: Path, slurm: str, busybox_image: str) -> Iterator[Hub]:
         yield hub
     finally:
         hub.close()
-
-
-def wait(
-    hub: Hub, task_id: str, states: frozenset[State] | None = None, timeout: float = 60
-) -> Task:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = hub.store.get(task_id)
-        if (task.state in states) if states else task.state.terminal:
-            return task
-        if time.monotonic() > deadline:
-            raise AssertionError(f"task {task_id} is still {task.state} after {timeout} s")
-        time.sleep(0.05)
-
-
-def released(hub: Hub, task_id: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while task_id in hub.site.held():
-        assert time.monotonic() < deadline, f"task {task_id} still holds its booking"
-        time.sleep(0.05)
 
 
 def squeue(name: str, fmt: str) -> str:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from tests.helpers import services
+from tests.integration.backends.support import wait
 
 from toolferry.config import Settings
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.states import State
-from toolferry.domain.task import Executor, Input, Output, Resources, Task, TaskSpec
+from toolferry.domain.task import Executor, Input, Output, Resources, TaskSpec
 from toolferry.hub import Hub
 from toolferry.security.identity import LOCAL
 
@@ -28,18 +29,6 @@ def hub(tmp_path: Path, swarm: str, busybox_image: str) -> Iterator[Hub]:
         yield hub
     finally:
         hub.close()
-
-
-def wait(
-    hub: Hub, task_id: str, states: frozenset[State] | None = None, timeout: float = 60
-) -> Task:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = hub.store.get(task_id)
-        if (task.state in states) if states else task.state.terminal:
-            return task
-        assert time.monotonic() < deadline, f"task {task_id} is still {task.state}"
-        time.sleep(0.05)
 
 
 def services_of(task_id: str) -> list[str]:

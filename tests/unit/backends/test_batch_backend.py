@@ -24,23 +24,10 @@ from toolferry.domain.states import State
 from toolferry.domain.task import Task
 from toolferry.store.sql import SqlTaskStore
 from toolferry.wiring import settings_values
-from toolferry.worker.__main__ import run_job
+from toolferry.worker.__main__ import StoreSink, run_job
 from toolferry.worker.pipeline import WorkerOptions
 
 PYTHON = "/opt/tool ferry/bin/python3"  # a space: the script must quote it
-
-
-class Sink:
-    """What a batch backend needs of the site's event sink: the current task."""
-
-    def __init__(self, store: SqlTaskStore) -> None:
-        self.store = store
-
-    def emit(self, *events: Event) -> Task:
-        return self.store.append(*events)
-
-    def current(self, task_id: str) -> Task:
-        return self.store.get(task_id)
 
 
 class Calls:
@@ -114,7 +101,7 @@ def job_of(
         attempt_dir=root / "work" / task.id / "1",
         runtime=FakeRuntime(),
         transfers=transfers(root),
-        sink=Sink(store),
+        sink=StoreSink(store),
         options=options or WorkerOptions(cpu_cores=2, ram_gb=1.5),
         claim=None if claimed else initializing,
     )

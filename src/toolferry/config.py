@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     capacity_ram_gb: float = Field(
         default_factory=_memory_gb, description="Memory (GB) the hub's site may hand to tasks."
     )
+    capacity_disk_gb: float = Field(
+        default=0,
+        ge=0,
+        description="Scratch disk (GB) tasks of the local backend share, booked by their "
+        "disk_gb (0: disk is not booked). Slurm's comes from its nodes' TmpDisk.",
+    )
     default_cpu_cores: float = Field(
         default=1.0, description="Cores reserved for a task that does not ask for any."
     )

@@ -236,7 +236,11 @@ class Hub:
         name are looked for."""
         s = self.settings
         local = LocalBackend(
-            Size(cpus=s.capacity_cpus, ram_gb=s.capacity_ram_gb),
+            Size(
+                cpus=s.capacity_cpus,
+                ram_gb=s.capacity_ram_gb,
+                disk_gb=s.capacity_disk_gb or None,
+            ),
             runtime_names=tuple(sorted(runtimes)),
         )
         only = s.backends if s.backends is not None or discover else []

@@ -1,4 +1,4 @@
-"""The site's cores and memory: what each task books, and what is left."""
+"""A backend's cores, memory and scratch disk: what each task books, and what is left."""
 
 from __future__ import annotations
 
@@ -14,16 +14,25 @@ _EPS = 1e-9  # float sums of bookings must not refuse an exact fit
 class Reservation:
     cpus: float
     ram_gb: float
+    disk_gb: float = 0
 
 
 class Capacity:
     """Bookings by task id against a fixed total; thread-safe."""
 
     def __init__(
-        self, *, cpus: float, ram_gb: float, default_cpus: float, default_ram_gb: float
+        self,
+        *,
+        cpus: float,
+        ram_gb: float,
+        default_cpus: float,
+        default_ram_gb: float,
+        disk_gb: float | None = None,
     ) -> None:
+        """``disk_gb``: scratch disk tasks share (None: disk is not booked)."""
         self.cpus = cpus
         self.ram_gb = ram_gb
+        self.disk_gb = disk_gb
         self.default_cpus = min(default_cpus, cpus)
         self.default_ram_gb = min(default_ram_gb, ram_gb)
         self._lock = threading.Lock()
@@ -35,6 +44,7 @@ class Capacity:
         return Reservation(
             cpus=float(res.cpu_cores) if res.cpu_cores else self.default_cpus,
             ram_gb=res.ram_gb if res.ram_gb else self.default_ram_gb,
+            disk_gb=(res.disk_gb or 0) if self.disk_gb is not None else 0,
         )
 
     def reserve(self, task_id: str, need: Reservation, *, force: bool = False) -> bool:
@@ -45,7 +55,11 @@ class Capacity:
                 return False
             cpus = sum(r.cpus for r in self._booked.values()) + need.cpus
             ram = sum(r.ram_gb for r in self._booked.values()) + need.ram_gb
-            if not force and (cpus > self.cpus + _EPS or ram > self.ram_gb + _EPS):
+            disk = sum(r.disk_gb for r in self._booked.values()) + need.disk_gb
+            too_much = cpus > self.cpus + _EPS or ram > self.ram_gb + _EPS
+            if self.disk_gb is not None:
+                too_much = too_much or disk > self.disk_gb + _EPS
+            if not force and too_much:
                 return False
             self._booked[task_id] = need
             return True

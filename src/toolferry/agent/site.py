@@ -85,6 +85,7 @@ class Site:
             b.name: Capacity(
                 cpus=b.capabilities.total.cpus,
                 ram_gb=b.capabilities.total.ram_gb,
+                disk_gb=b.capabilities.total.disk_gb,
                 default_cpus=config.default_cpu_cores,
                 default_ram_gb=config.default_ram_gb,
             )

@@ -37,3 +37,16 @@ def test_a_task_is_booked_once_and_a_resumed_one_always() -> None:
 def test_defaults_never_exceed_the_total() -> None:
     cap = Capacity(cpus=0.5, ram_gb=1, default_cpus=1, default_ram_gb=2)
     assert cap.booking(SPEC) == Reservation(cpus=0.5, ram_gb=1)
+
+
+def test_disk_is_booked_only_where_the_backend_has_a_disk_size() -> None:
+    asks = TaskSpec(executors=SPEC.executors, resources=Resources(cpu_cores=1, disk_gb=30))
+    sized = Capacity(cpus=4, ram_gb=4, default_cpus=1, default_ram_gb=0, disk_gb=50)
+    assert sized.booking(asks) == Reservation(cpus=1, ram_gb=0, disk_gb=30)
+    assert sized.reserve("a", sized.booking(asks))
+    assert not sized.reserve("b", sized.booking(asks))  # 60 GB of 50: it waits
+    assert sized.reserve("c", sized.booking(SPEC))  # no disk asked: fits
+    unsized = Capacity(cpus=4, ram_gb=4, default_cpus=1, default_ram_gb=0)
+    assert unsized.booking(asks).disk_gb == 0
+    assert unsized.reserve("a", unsized.booking(asks))
+    assert unsized.reserve("b", unsized.booking(asks))

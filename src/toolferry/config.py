@@ -315,6 +315,12 @@ class Settings(BaseSettings):
         description="Hub replicas on one PostgreSQL database beat every lease/5 seconds; one "
         "not seen for a whole lease is dead and another adopts its tasks.",
     )
+    site_offline_s: float = Field(
+        default=30,
+        gt=0,
+        description="A data site whose agent has not been heard from for this long is shown "
+        "offline (its tasks stay queued).",
+    )
     worker_python: str | None = Field(
         default=None,
         description="Python interpreter batch jobs run the worker with, the same path on every "

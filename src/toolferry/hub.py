@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from toolferry.runtimes import registry
 from toolferry.runtimes.base import Runtime
 from toolferry.scheduler.scheduler import Scheduler
 from toolferry.scheduler.service import TaskService
+from toolferry.scheduler.sites import SiteService
 from toolferry.security.identity import Identity
 from toolferry.security.tokens import TokenService
 from toolferry.storage.base import StorageError
@@ -57,6 +59,7 @@ from toolferry.store.db import Database
 from toolferry.store.environments import SqlEnvironmentStore
 from toolferry.store.listen import QueueListener
 from toolferry.store.replicas import SqlReplicaStore
+from toolferry.store.sites import SqlSiteStore
 from toolferry.store.sql import SqlTaskStore, SqlTokenStore
 from toolferry.worker.janitor import run_pending_chores
 
@@ -176,11 +179,17 @@ class Hub:
             require_review=Review(s.catalogue_require_review),
             reserved=reserved_images(self.artifacts),
         )
+        self.sites = SiteService(
+            SqlSiteStore(self.db, self.store),
+            self.store,
+            offline_after=timedelta(seconds=s.site_offline_s),
+        )
         self.tasks = TaskService(
             self.store,
             self.site,
             max_content_bytes=s.max_content_bytes,
             resolve_images=self.images.resolve,
+            sites=self.sites,
         )
         self.scheduler = Scheduler(self.store, self.site, retry=self.retry, limits=self.limits)
         self.lease_lost = False

@@ -20,6 +20,7 @@ from toolferry.api import (
     files,
     oai,
     site,
+    sites,
     tes,
     trs,
 )
@@ -124,6 +125,7 @@ def create_app(hub: Any) -> FastAPI:
     )
     execution.install(app)
     site.install(app)
+    sites.install(app)
     _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")

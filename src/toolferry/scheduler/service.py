@@ -12,6 +12,7 @@ from toolferry.domain.ids import new_task_id
 from toolferry.domain.rules import check_spec
 from toolferry.domain.states import State
 from toolferry.domain.task import Task, TaskSpec
+from toolferry.scheduler.sites import SiteService
 from toolferry.security.identity import Identity
 from toolferry.store.base import StatePage, TaskPage, TaskQuery, TaskStore
 
@@ -24,10 +25,13 @@ class TaskService:
         *,
         max_content_bytes: int,
         resolve_images: Callable[[TaskSpec, Identity], TaskSpec] | None = None,
+        sites: SiteService | None = None,
     ) -> None:
-        """``resolve_images``: pins executor images that name catalogue entries."""
+        """``resolve_images``: pins executor images that name catalogue entries; ``sites``:
+        routes tasks that name a data site (dataset:// inputs) to its agent."""
         self.store = store
         self.site = site
+        self.sites = sites
         self.max_content_bytes = max_content_bytes
         self.resolve_images = resolve_images
 
@@ -38,7 +42,12 @@ class TaskService:
             raise InvalidTask("environments", "is set by the hub at submission")
         if self.resolve_images is not None:
             spec = self.resolve_images(spec, who)
-        admitted, warnings = self.site.admission.admit(spec, who)
+        routed = self.sites.route(spec) if self.sites is not None else None
+        if routed is not None:
+            # The site's agent checks it against what that site can do and allows.
+            admitted, warnings = routed, list[str]()
+        else:
+            admitted, warnings = self.site.admission.admit(spec, who)
         task = Task(
             id=new_task_id(),
             owner=who.user,
@@ -73,4 +82,6 @@ class TaskService:
         return query if who.admin else replace(query, owner=who.user)
 
     def cancel(self, task_id: str, who: Identity) -> Task:
-        return self.site.cancel(self.get(task_id, who))
+        task = self.get(task_id, who)
+        remote = self.sites.cancel(task) if self.sites is not None else None
+        return remote if remote is not None else self.site.cancel(task)

@@ -59,9 +59,14 @@ class TaskStore(Protocol):
     def events(self, task_id: str) -> list[Event]: ...
 
     def in_states(
-        self, states: frozenset[State], limit: int = 1000, exclude: frozenset[str] = frozenset()
+        self,
+        states: frozenset[State],
+        limit: int = 1000,
+        exclude: frozenset[str] = frozenset(),
+        site: str | None = None,
     ) -> list[Task]:
-        """Tasks in ``states``, oldest first, leaving out the ids in ``exclude``."""
+        """Tasks in ``states`` at ``site`` (None: the hub's own), oldest first, leaving out
+        the ids in ``exclude``."""
         ...
 
     def subscribe(self, listener: Callable[[Task], None]) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from toolferry.domain.errors import InvalidTask, NotFound
+from toolferry.domain.errors import Conflict, InvalidTask, NotFound
 from toolferry.domain.events import Event, EventKind, apply
 from toolferry.domain.states import State
 from toolferry.domain.task import Task, TaskSpec, spec_from_dict
@@ -130,6 +130,7 @@ class SqlTaskStore:
                     "spec": codec.spec_to_json(task.spec),
                     "logs": codec.logs_to_json(queued.logs),
                     "notes": list(queued.notes),
+                    "site": task.spec.backend_parameter("site"),
                 },
             )
             if task.spec.tags:
@@ -153,6 +154,15 @@ class SqlTaskStore:
         return queued
 
     def append(self, *events: Event) -> Task:
+        return self._append(events, after=None)
+
+    def append_from(self, first_seq: int, events: list[Event]) -> Task:
+        """Append events numbered ``first_seq``, ``first_seq + 1``, ... by another store (a
+        site's agent), exactly once: those the task has already are skipped; a gap (the task
+        lacks events before ``first_seq``) raises Conflict and changes nothing."""
+        return self._append(tuple(events), after=first_seq - 1)
+
+    def _append(self, events: tuple[Event, ...], *, after: int | None) -> Task:
         task_id = events[0].task_id
         if any(e.task_id != task_id for e in events):
             raise ValueError("events appended together must belong to one task")
@@ -161,6 +171,14 @@ class SqlTaskStore:
             if row is None:
                 raise NotFound(f"no task {task_id}")
             task = _task_from_row(row, self._spec(conn, task_id))
+            if after is not None:
+                if after > task.version:
+                    raise Conflict(
+                        f"task {task_id} has {task.version} events; these start at {after + 1}"
+                    )
+                events = events[task.version - after :]
+                if not events:
+                    return task  # all of them arrived before
             rows = []
             for event in events:
                 task = apply(task, event)
@@ -260,9 +278,16 @@ class SqlTaskStore:
         ]
 
     def in_states(
-        self, states: frozenset[State], limit: int = 1000, exclude: frozenset[str] = frozenset()
+        self,
+        states: frozenset[State],
+        limit: int = 1000,
+        exclude: frozenset[str] = frozenset(),
+        site: str | None = None,
     ) -> list[Task]:
-        stmt = _SELECT_STATE_COLUMNS.where(tasks.c.state.in_([str(s) for s in states]))
+        stmt = _SELECT_STATE_COLUMNS.where(
+            tasks.c.state.in_([str(s) for s in states]),
+            tasks.c.site.is_(None) if site is None else tasks.c.site == site,
+        )
         if exclude:
             stmt = stmt.where(tasks.c.id.not_in(sorted(exclude)))
         stmt = stmt.order_by(tasks.c.id).limit(limit)

@@ -33,9 +33,12 @@ tasks = Table(
     Column("spec", JSON, nullable=False),
     Column("logs", JSON, nullable=False),
     Column("notes", JSON, nullable=False),
+    # The data site the task runs at (its agent runs it); NULL: the hub's own site.
+    Column("site", String(64), nullable=True),
     Index("ix_tasks_owner_id", "owner", "id"),
     Index("ix_tasks_state_id", "state", "id"),
     Index("ix_tasks_name", "name"),
+    Index("ix_tasks_site_state_id", "site", "state", "id"),
 )
 
 task_tags = Table(
@@ -122,4 +125,30 @@ replicas = Table(
     Column("url", Text, nullable=False),
     Column("started_at", UtcDateTime(), nullable=False),
     Column("seen_at", UtcDateTime(), nullable=False),
+)
+
+# Data sites whose agents run tasks next to their data (toolferry.agent.remote); ``info`` is
+# what the agent reported last: capacity, classification, datasets, policy.
+sites = Table(
+    "sites",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=True),
+    Column("info", JSON, nullable=False),
+)
+
+# Tasks the hub handed to a site's agent. From then on only the agent writes the task's events
+# (the hub forwards a cancel as a request); unconfirmed deliveries are handed out again.
+site_deliveries = Table(
+    "site_deliveries",
+    metadata,
+    Column("task_id", String(32), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=False),
+    Column("confirmed", Boolean, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False),
+    Index("ix_site_deliveries_site", "site"),
 )

@@ -1,0 +1,155 @@
+"""Data sites (/api/v1/sites) for users and operators, and the agent protocol
+(/api/v1/agent/*) that site agents call with their enrolment token (see
+:mod:`toolferry.scheduler.sites`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from toolferry.api import errors
+from toolferry.api.schemas import ErrorOut
+from toolferry.api.tes import Who
+from toolferry.domain.errors import Forbidden
+from toolferry.scheduler.sites import SiteService
+from toolferry.store import codec
+from toolferry.store.sites import SiteRecord
+
+__all__ = ["install"]
+
+_ERROR: dict[str, Any] = {"model": ErrorOut}
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toolferry-agent"'}
+
+
+class SiteIn(BaseModel):
+    name: str = Field(description="1-63 lower-case letters, digits and dashes.")
+    description: str = ""
+
+
+class EnrolledOut(BaseModel):
+    name: str
+    token: str = Field(description="The agent's enrolment token; shown this once.")
+
+
+class HeartbeatIn(BaseModel):
+    capacity: dict[str, Any] = Field(default_factory=dict)
+    classification: dict[str, Any] = Field(default_factory=dict)
+    datasets: list[dict[str, Any]] = Field(
+        default_factory=list, description="Metadata only: name, description."
+    )
+    policy: dict[str, Any] = Field(default_factory=dict)
+    version: str = ""
+
+
+class PollIn(BaseModel):
+    confirm: list[str] = Field(default_factory=list, description="Tasks the agent now holds.")
+    wait_s: float = Field(default=20, ge=0, le=60)
+
+
+class EventsIn(BaseModel):
+    tasks: list[dict[str, Any]] = Field(
+        description="Per task: task_id, first_seq and its events (kind, time, data)."
+    )
+
+
+def _service(request: Request) -> SiteService:
+    return request.app.state.hub.sites  # type: ignore[no-any-return]
+
+
+Sites = Annotated[SiteService, Depends(_service)]
+
+
+def _agent_site(request: Request, sites: Sites) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    record = sites.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    if record is None:
+        raise HTTPException(401, "a site's enrolment token is required", _CHALLENGE)
+    return record.name
+
+
+AgentSite = Annotated[str, Depends(_agent_site)]
+
+
+def site_out(sites: SiteService, record: SiteRecord) -> dict[str, Any]:
+    info = record.info
+    return {
+        "name": record.name,
+        "description": record.description,
+        "online": sites.online(record),
+        "seen_at": record.seen_at.isoformat() if record.seen_at else None,
+        "capacity": info.get("capacity", {}),
+        "classification": info.get("classification", {}),
+        "datasets": [
+            {"name": d.get("name"), "description": d.get("description", "")}
+            for d in info.get("datasets", [])
+        ],
+        "policy": info.get("policy", {}),
+    }
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["sites"])
+
+    @api.post(
+        "/api/v1/sites",
+        summary="Enrol a data site (admins)",
+        response_model=EnrolledOut,
+        responses={400: _ERROR, 401: _ERROR, 403: _ERROR, 409: _ERROR},
+    )
+    def enrol(body: SiteIn, who: Who, sites: Sites) -> dict[str, str]:
+        """Registers a site and returns the token its agent connects with
+        (`toolferry agent --hub URL --token T --config site.toml`)."""
+        if not who.admin:
+            raise Forbidden("only administrators enrol sites")
+        record, token = sites.enrol(body.name, body.description)
+        return {"name": record.name, "token": token}
+
+    @api.get("/api/v1/sites", summary="List data sites", responses={401: _ERROR})
+    def list_sites(who: Who, sites: Sites) -> list[dict[str, Any]]:
+        """Every site: online or not, capacity, classification, and its datasets' metadata
+        (the data never leaves the site)."""
+        return [site_out(sites, r) for r in sites.sites.all()]
+
+    @api.get("/api/v1/sites/{name}", summary="One data site", responses={401: _ERROR, 404: _ERROR})
+    def get_site(name: str, who: Who, sites: Sites) -> dict[str, Any]:
+        return site_out(sites, sites.sites.get(name))
+
+    @api.post("/api/v1/agent/heartbeat", summary="Agent: report the site", responses={401: _ERROR})
+    def heartbeat(body: HeartbeatIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
+        sites.heartbeat(site, body.model_dump())
+        return {"site": site, "offline_after_s": sites.offline_after.total_seconds()}
+
+    @api.post("/api/v1/agent/poll", summary="Agent: take work (long-poll)", responses={401: _ERROR})
+    def poll(body: PollIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
+        """Tasks for the site (with their specs) and cancels to carry out; waits up to
+        `wait_s` seconds for some."""
+        handout = sites.poll(site, confirm=body.confirm, wait_s=body.wait_s)
+        return {
+            "tasks": [
+                {
+                    "id": t.id,
+                    "owner": t.owner,
+                    "creation_time": t.creation_time.isoformat(),
+                    "spec": codec.spec_to_json(t.spec),
+                    "version": t.version,
+                }
+                for t in handout.tasks
+            ],
+            "cancel": handout.cancel,
+        }
+
+    @api.post("/api/v1/agent/events", summary="Agent: send task events", responses={401: _ERROR})
+    def events(body: EventsIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
+        """Appends each task's events the hub lacks; answers how many each task has."""
+        return {"versions": sites.receive(site, body.tasks)}
+
+    return api
+
+
+def install(app: FastAPI) -> None:
+    api = router()
+    app.include_router(api)
+    errors.record_methods(app, "", api.routes)

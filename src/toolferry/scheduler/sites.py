@@ -1,0 +1,202 @@
+"""Data sites at the hub: enrolment, routing tasks to a site, and the agent's side of the
+protocol (heartbeats, long-polled hand-out, events back, cancel requests).
+
+The protocol, outbound from the site only (the agent calls; the hub never does):
+
+* ``heartbeat``: the agent reports its capacity, execution-environment classification,
+  datasets (metadata only) and policy; a site not heard from for ``offline_after`` is offline
+  (its tasks stay QUEUED).
+* ``poll`` (long-poll): the hub hands out the site's QUEUED tasks and the cancels users asked
+  for; the agent confirms on its next poll the tasks it stored. Unconfirmed tasks are handed
+  out again (the agent may have lost them), so nothing is lost; the agent ignores a task it
+  has, so nothing runs twice.
+* ``events``: the agent sends each task's events from its own store, numbered; the hub appends
+  those it lacks (:meth:`SqlTaskStore.append_from`), so a batch sent twice after a cut link is
+  applied once. Once handed out, only the agent writes a task's events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from toolferry.domain.errors import Conflict, InvalidTask, InvalidTransition, NotFound
+from toolferry.domain.events import Event, EventKind, now
+from toolferry.domain.states import State
+from toolferry.domain.task import Resources, Task, TaskSpec
+from toolferry.store.sites import SiteRecord, SqlSiteStore
+from toolferry.store.sql import SqlTaskStore
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+DATASET_SCHEME = "dataset://"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def site_of(spec: TaskSpec) -> str | None:
+    """The data site a task must run at: named by its dataset:// inputs (all the same) or by
+    the backend parameter ``site``; None: the hub's own site. InvalidTask if they disagree."""
+    named: dict[str, str] = {}
+    asked = spec.backend_parameter("site")
+    if asked:
+        named["resources.backend_parameters.site"] = asked
+    for i, inp in enumerate(spec.inputs):
+        if inp.url and inp.url.startswith(DATASET_SCHEME):
+            host = inp.url[len(DATASET_SCHEME) :].split("/", 1)[0]
+            if not host:
+                raise InvalidTask(f"inputs[{i}].url", "a dataset:// URL names its site first")
+            named[f"inputs[{i}].url"] = host
+    for i, out in enumerate(spec.outputs):
+        if out.url.startswith(DATASET_SCHEME):
+            raise InvalidTask(f"outputs[{i}].url", "outputs are never written to a dataset")
+    sites = set(named.values())
+    if len(sites) > 1:
+        raise InvalidTask(
+            next(iter(named)),
+            "a task runs at one site, but these name several: "
+            + ", ".join(f"{field} → {site}" for field, site in named.items()),
+        )
+    return sites.pop() if sites else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Handout:
+    tasks: list[Task]
+    cancel: list[str]
+
+
+class SiteService:
+    def __init__(
+        self,
+        sites: SqlSiteStore,
+        tasks: SqlTaskStore,
+        *,
+        offline_after: timedelta = timedelta(seconds=30),
+        redeliver_after: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.sites = sites
+        self.tasks = tasks
+        self.offline_after = offline_after
+        self.redeliver_after = redeliver_after
+        self._changed = threading.Condition()
+        tasks.subscribe(self._on_change)
+
+    def _on_change(self, task: Task) -> None:
+        if task.spec.backend_parameter("site"):
+            with self._changed:
+                self._changed.notify_all()
+
+    # -- operators -------------------------------------------------------------------------------
+    def enrol(self, name: str, description: str = "") -> tuple[SiteRecord, str]:
+        """Register a site; return it and its enrolment token (shown once)."""
+        if not _NAME.match(name):
+            raise InvalidTask("name", "a site name is 1-63 lower-case letters, digits and dashes")
+        token = "tfs_" + secrets.token_urlsafe(32)
+        return self.sites.add(name, description, token_hash(token)), token
+
+    def online(self, record: SiteRecord) -> bool:
+        return record.seen_at is not None and now() - record.seen_at <= self.offline_after
+
+    # -- submission ------------------------------------------------------------------------------
+    def route(self, spec: TaskSpec) -> TaskSpec | None:
+        """``spec`` bound to the data site it must run at (backend parameter ``site``), or
+        None for the hub's own site. InvalidTask for an unknown site or dataset."""
+        name = site_of(spec)
+        if name is None:
+            return None
+        try:
+            record = self.sites.get(name)
+        except NotFound:
+            raise InvalidTask(
+                "resources.backend_parameters.site", f"no site {name!r} is enrolled at this hub"
+            ) from None
+        datasets = {d.get("name") for d in record.info.get("datasets", [])}
+        for i, inp in enumerate(spec.inputs):
+            if inp.url and inp.url.startswith(DATASET_SCHEME):
+                parts = inp.url[len(DATASET_SCHEME) :].split("/", 2)
+                dataset = parts[1] if len(parts) > 1 else ""
+                if record.seen_at is not None and dataset not in datasets:
+                    raise InvalidTask(
+                        f"inputs[{i}].url",
+                        f"site {name} has no dataset {dataset!r}; it has: "
+                        + (", ".join(sorted(d for d in datasets if d)) or "none"),
+                    )
+        params = dict((spec.resources.backend_parameters if spec.resources else None) or {})
+        params["site"] = name
+        resources = replace(spec.resources or Resources(), backend_parameters=params)
+        return replace(spec, resources=resources)
+
+    def cancel(self, task: Task) -> Task | None:
+        """Cancel a task bound to a data site: at once while the hub still holds it, else as a
+        request its agent carries out (None: not a site's task)."""
+        if not task.spec.backend_parameter("site"):
+            return None
+        if task.state.terminal:
+            return task
+        if not self.sites.delivered(task.id):
+            try:
+                return self.tasks.append(
+                    Event.state(task.id, State.CANCELED, "canceled by the user")
+                )
+            except InvalidTransition:
+                pass  # handed out meanwhile
+        self.sites.request_cancel(task.id)
+        return self.tasks.get(task.id)
+
+    # -- agents ------------------------------------------------------------------------------------
+    def authenticate(self, token: str) -> SiteRecord | None:
+        return self.sites.by_token(token_hash(token))
+
+    def heartbeat(self, site: str, info: dict[str, Any]) -> None:
+        self.sites.report(site, info)
+
+    def poll(self, site: str, *, confirm: list[str], wait_s: float, limit: int = 32) -> Handout:
+        """What the agent should do now: tasks to take and cancels to carry out; waits up to
+        ``wait_s`` for some to appear."""
+        self.sites.confirm(site, confirm)
+        deadline = now() + timedelta(seconds=wait_s)
+        while True:
+            handed = self.sites.hand_out(site, limit=limit, redeliver_after=self.redeliver_after)
+            cancels = self.sites.cancel_requests(site)
+            left = (deadline - now()).total_seconds()
+            if handed or cancels or left <= 0:
+                return Handout(tasks=handed, cancel=cancels)
+            with self._changed:
+                # Tasks queued by another replica wake nobody here: look again within 1 s.
+                self._changed.wait(min(left, 1.0))
+
+    def receive(self, site: str, batches: list[dict[str, Any]]) -> dict[str, int]:
+        """Append the events of each task the agent sent; return how many events the hub has
+        of each (the agent resends from there)."""
+        versions: dict[str, int] = {}
+        for batch in batches:
+            task_id = str(batch["task_id"])
+            try:
+                task = self.tasks.get(task_id)
+            except NotFound:
+                continue
+            if task.spec.backend_parameter("site") != site:
+                continue  # not this site's task: say nothing about it
+            events = [
+                Event(
+                    task_id=task_id,
+                    kind=EventKind(e["kind"]),
+                    data=dict(e["data"]),
+                    time=datetime.fromisoformat(e["time"]),
+                )
+                for e in batch["events"]
+            ]
+            try:
+                if events:
+                    task = self.tasks.append_from(int(batch["first_seq"]), events)
+            except (Conflict, InvalidTransition):
+                task = self.tasks.get(task_id)
+            versions[task_id] = task.version
+        return versions

@@ -1,0 +1,185 @@
+"""Data sites in the database: enrolment, what their agents report, and the tasks handed to
+them (see :mod:`toolferry.agent.remote` for the protocol)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from toolferry.domain.errors import Conflict, NotFound
+from toolferry.domain.events import now
+from toolferry.domain.states import State
+from toolferry.domain.task import Task
+from toolferry.store.db import Database
+from toolferry.store.sql import SqlTaskStore
+from toolferry.store.tables import site_deliveries, sites, tasks
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteRecord:
+    name: str
+    description: str
+    created_at: datetime
+    seen_at: datetime | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _record(row: Any) -> SiteRecord:
+    return SiteRecord(
+        name=row.name,
+        description=row.description,
+        created_at=row.created_at,
+        seen_at=row.seen_at,
+        info=dict(row.info or {}),
+    )
+
+
+class SqlSiteStore:
+    def __init__(self, db: Database, tasks_store: SqlTaskStore) -> None:
+        self._db = db
+        self._tasks = tasks_store
+
+    # -- sites ---------------------------------------------------------------------------------
+    def add(self, name: str, description: str, token_hash: str) -> SiteRecord:
+        """Enrol a site; Conflict if the name is taken."""
+        at = now()
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(sites).values(
+                        name=name,
+                        description=description,
+                        token_hash=token_hash,
+                        created_at=at,
+                        seen_at=None,
+                        info={},
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"a site named {name!r} exists already") from None
+        return SiteRecord(name=name, description=description, created_at=at, seen_at=None)
+
+    def renew_token(self, name: str, token_hash: str) -> None:
+        with self._db.write() as conn:
+            done = conn.execute(
+                update(sites).where(sites.c.name == name).values(token_hash=token_hash)
+            )
+            if done.rowcount != 1:
+                raise NotFound(f"no site {name}")
+
+    def by_token(self, token_hash: str) -> SiteRecord | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(sites).where(sites.c.token_hash == token_hash)).one_or_none()
+        return _record(row) if row is not None else None
+
+    def get(self, name: str) -> SiteRecord:
+        with self._db.read() as conn:
+            row = conn.execute(select(sites).where(sites.c.name == name)).one_or_none()
+        if row is None:
+            raise NotFound(f"no site {name}")
+        return _record(row)
+
+    def all(self) -> list[SiteRecord]:
+        with self._db.read() as conn:
+            rows = conn.execute(select(sites).order_by(sites.c.name)).all()
+        return [_record(r) for r in rows]
+
+    def report(self, name: str, info: dict[str, Any]) -> None:
+        """Record an agent's heartbeat and what it said about its site."""
+        with self._db.write() as conn:
+            conn.execute(update(sites).where(sites.c.name == name).values(seen_at=now(), info=info))
+
+    # -- deliveries --------------------------------------------------------------------------------
+    def hand_out(self, site: str, *, limit: int, redeliver_after: timedelta) -> list[Task]:
+        """QUEUED tasks of ``site`` to give its agent: those never handed out, and those
+        handed out but not confirmed for ``redeliver_after`` (the agent may have lost them).
+        Each is recorded as delivered under its row lock, so a cancel at the hub either ends
+        it first or becomes a request to the agent."""
+        cutoff = now() - redeliver_after
+        pending = (
+            select(tasks.c.id)
+            .select_from(tasks.outerjoin(site_deliveries, site_deliveries.c.task_id == tasks.c.id))
+            .where(
+                tasks.c.site == site,
+                tasks.c.state == str(State.QUEUED),
+                (site_deliveries.c.task_id.is_(None))
+                | and_(
+                    site_deliveries.c.confirmed.is_(False),
+                    site_deliveries.c.delivered_at < cutoff,
+                ),
+            )
+            .order_by(tasks.c.id)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            ids = [r.id for r in conn.execute(pending).all()]
+        handed = []
+        for task_id in ids:
+            with self._db.write() as conn:
+                state = conn.execute(
+                    select(tasks.c.state).where(tasks.c.id == task_id).with_for_update()
+                ).scalar_one_or_none()
+                if state != str(State.QUEUED):
+                    continue
+                done = conn.execute(
+                    update(site_deliveries)
+                    .where(site_deliveries.c.task_id == task_id)
+                    .values(delivered_at=now(), confirmed=False)
+                )
+                if done.rowcount == 0:
+                    conn.execute(
+                        insert(site_deliveries).values(
+                            task_id=task_id,
+                            site=site,
+                            delivered_at=now(),
+                            confirmed=False,
+                            cancel_requested=False,
+                        )
+                    )
+            handed.append(self._tasks.get(task_id))
+        return handed
+
+    def confirm(self, site: str, task_ids: list[str]) -> None:
+        """The agent holds these tasks now: they are not handed out again."""
+        if not task_ids:
+            return
+        with self._db.write() as conn:
+            conn.execute(
+                update(site_deliveries)
+                .where(site_deliveries.c.site == site, site_deliveries.c.task_id.in_(task_ids))
+                .values(confirmed=True)
+            )
+
+    def delivered(self, task_id: str) -> bool:
+        """Whether the task was handed to its site's agent (only the agent ends it then)."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(site_deliveries.c.task_id).where(site_deliveries.c.task_id == task_id)
+            ).one_or_none()
+        return row is not None
+
+    def request_cancel(self, task_id: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(site_deliveries)
+                .where(site_deliveries.c.task_id == task_id)
+                .values(cancel_requested=True)
+            )
+
+    def cancel_requests(self, site: str) -> list[str]:
+        """Tasks of ``site`` whose cancel the agent has yet to carry out."""
+        stmt = (
+            select(site_deliveries.c.task_id)
+            .select_from(site_deliveries.join(tasks, tasks.c.id == site_deliveries.c.task_id))
+            .where(
+                site_deliveries.c.site == site,
+                site_deliveries.c.cancel_requested.is_(True),
+                tasks.c.state.not_in([str(s) for s in State if s.terminal]),
+            )
+        )
+        with self._db.read() as conn:
+            return [r.task_id for r in conn.execute(stmt).all()]

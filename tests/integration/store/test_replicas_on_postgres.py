@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ def test_killing_one_of_two_replicas_loses_and_repeats_nothing(
                         "command": [
                             "sh",
                             "-c",
-                            f"wget -q -O- http://127.0.0.1:{port}/ran/{n}; sleep 1",
+                            f"wget -q -O- http://127.0.0.1:{port}/ran/{n}; sleep 2",
                         ],
                     }
                 ],
@@ -151,16 +152,13 @@ def test_killing_one_of_two_replicas_loses_and_repeats_nothing(
 
         # Wait until both replicas work, then kill B with tasks of its own running.
         def running_on_b() -> list[str]:
-            found = []
-            for task_id in ids:
-                task = client.get(f"{TES}/tasks/{task_id}?view=FULL").json()
-                logs = task.get("logs") or []
-                if (
-                    task["state"] == "RUNNING"
-                    and logs[-1].get("metadata", {}).get("replica") == id_b
-                ):
-                    found.append(task_id)
-            return found
+            listed = client.get(f"{TES}/tasks?view=BASIC&page_size=1000").json()["tasks"]
+            return [
+                t["id"]
+                for t in listed
+                if t["state"] == "RUNNING"
+                and (t.get("logs") or [{}])[-1].get("metadata", {}).get("replica") == id_b
+            ]
 
         deadline = time.monotonic() + 90
         while runs.count() < 20 or not (on_b := running_on_b()):
@@ -168,6 +166,7 @@ def test_killing_one_of_two_replicas_loses_and_repeats_nothing(
             time.sleep(0.2)
         proc_b.send_signal(signal.SIGKILL)
         proc_b.wait()
+        killed_at = datetime.now(UTC)
 
         deadline = time.monotonic() + 240
         while True:
@@ -184,8 +183,12 @@ def test_killing_one_of_two_replicas_loses_and_repeats_nothing(
     # Both replicas ran tasks; B's running ones were adopted by A, not run again.
     replicas = Counter(t["logs"][0]["metadata"].get("replica") for t in tasks.values())
     assert replicas[id_a] > 0
+    adopted = 0
     for task_id in on_b:
         logs = tasks[task_id]["logs"]
         assert len(logs) == 1, logs
-        assert logs[0]["metadata"]["replica"] == id_a  # adopted
+        if datetime.fromisoformat(logs[0]["end_time"]) > killed_at:  # B did not finish it
+            assert logs[0]["metadata"]["replica"] == id_a
+            adopted += 1
+    assert adopted > 0, "no task was running on B when it was killed"
     assert "is dead: adopting its tasks" in (tmp_path / "a.log").read_text()

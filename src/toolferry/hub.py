@@ -12,7 +12,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
@@ -53,7 +53,7 @@ from toolferry.scheduler.service import TaskService
 from toolferry.scheduler.sites import SiteService
 from toolferry.security.identity import Identity
 from toolferry.security.tokens import TokenService
-from toolferry.storage.base import StorageError
+from toolferry.storage.base import Storage, StorageError
 from toolferry.storage.router import scheme_of
 from toolferry.store.db import Database
 from toolferry.store.environments import SqlEnvironmentStore
@@ -87,10 +87,15 @@ class Hub:
     """Everything one hub process runs: the store, the hub's own site, scheduler and API."""
 
     def __init__(
-        self, settings: Settings | None = None, *, runtimes: dict[str, Runtime] | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        runtimes: dict[str, Runtime] | None = None,
+        storages: Sequence[Storage] = (),
     ) -> None:
         """``runtimes`` replaces discovery (embedding, tests); by default every runtime that
-        answers on this machine is used."""
+        answers on this machine is used. ``storages``: more URL schemes its site serves (a
+        data site's agent adds its datasets)."""
         self.settings = settings or Settings()
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +161,7 @@ class Hub:
             runtimes=site_runtimes,
             default_runtime=self.runtime_choice[0] if self.runtime_choice[0] in runtimes else None,
             unavailable=unavailable,
-            transfers=wiring.transfers(s, self.files),
+            transfers=wiring.transfers(s, self.files, storages),
             access_checks={
                 "hub": lambda url, user, admin: self.files.check_access(url, user, is_admin=admin)
             },

@@ -3,6 +3,7 @@ processes that batch jobs start on compute nodes (``python -m toolferry.worker``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import SecretStr
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 from toolferry.config import Settings
 from toolferry.security.credentials import CredentialResolver, from_setting
 from toolferry.security.user_credentials import CredentialService
+from toolferry.storage.base import Storage
 from toolferry.storage.cache import InputCache
 from toolferry.storage.file import FileStorage
 from toolferry.storage.ftp import FtpStorage
@@ -28,12 +30,16 @@ def hub_files(s: Settings) -> HubFileStore:
     return HubFileStore(s.data_dir / "files")
 
 
-def storage_router(s: Settings, files: HubFileStore) -> StorageRouter:
-    """Every storage this hub's site serves, configured from the settings."""
+def storage_router(
+    s: Settings, files: HubFileStore, extra: Sequence[Storage] = ()
+) -> StorageRouter:
+    """Every storage this hub's site serves, configured from the settings (``extra``: more,
+    e.g. a data site's datasets)."""
     attempts, timeout = s.transfer_attempts, s.transfer_timeout_s
     backoff = tuple(0.5 * 2**i for i in range(attempts - 1))
     return StorageRouter(
         [
+            *extra,
             FileStorage(s.allowed_dirs),
             HttpStorage(timeout=timeout, backoff=backoff),
             S3Storage(s.s3_endpoint_url, s.s3_region, timeout=timeout, attempts=attempts),
@@ -44,9 +50,9 @@ def storage_router(s: Settings, files: HubFileStore) -> StorageRouter:
     )
 
 
-def transfers(s: Settings, files: HubFileStore) -> Transfers:
+def transfers(s: Settings, files: HubFileStore, extra: Sequence[Storage] = ()) -> Transfers:
     return Transfers(
-        router=storage_router(s, files),
+        router=storage_router(s, files, extra),
         cache=InputCache(s.effective_cache_dir, max_bytes=s.cache_max_bytes),
         parallelism=s.transfer_parallelism,
     )

@@ -30,7 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from toolferry.config import Settings
 from toolferry.domain.environment.vocabulary import Review
 from toolferry.domain.errors import InvalidTask
-from toolferry.domain.site_policy import EVERYONE, Dataset, SitePolicy, check_name
+from toolferry.domain.site_policy import EVERYONE, Dataset, SitePolicy, check_site_name
 
 __all__ = ["SiteConfig", "SiteConfigError", "load_site_config", "site_config_from_dict"]
 
@@ -165,7 +165,7 @@ def site_config_from_dict(data: Mapping[str, Any], *, source: str = "site.toml")
         raise SiteConfigError(source, _problems(exc, "", SiteTable)) from None
     problems: list[tuple[str, str]] = []
     with _collect(problems, ""):
-        check_name(table.name, "name")
+        check_site_name(table.name, "name")
     if not table.data_dir.is_absolute():
         problems.append(("data_dir", f"must be an absolute path, got {str(table.data_dir)!r}"))
     datasets = _datasets(table.datasets, problems)

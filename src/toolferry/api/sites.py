@@ -12,14 +12,17 @@ from pydantic import BaseModel, Field
 from toolferry.api import errors
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
-from toolferry.domain.errors import Forbidden
+from toolferry.domain.errors import Forbidden, NotFound
+from toolferry.domain.task import Task
 from toolferry.scheduler.sites import SiteService
+from toolferry.security.identity import Identity
 from toolferry.store import codec
 from toolferry.store.sites import SiteRecord
 
 __all__ = ["install"]
 
 _ERROR: dict[str, Any] = {"model": ErrorOut}
+ADMIN = Identity(user="hub", admin=True)  # reads catalogue facts on a site's behalf
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toolferry-agent"'}
 
 
@@ -90,6 +93,25 @@ def site_out(sites: SiteService, record: SiteRecord) -> dict[str, Any]:
     }
 
 
+def _image_facts(hub: Any, task: Task) -> dict[str, dict[str, str]]:
+    """What the catalogue knows of each executor image that came from it, for site policies
+    that allow images by publisher or review."""
+    facts = {}
+    for use in task.spec.environments:
+        name, _, version = use.entry.rpartition(":")
+        try:
+            entry = hub.catalogue.get(name, int(version), ADMIN)
+        except (NotFound, ValueError):
+            continue
+        facts[str(use.executor)] = {
+            "digest": use.digest,
+            "entry": use.entry,
+            "publisher": entry.owner_id,
+            "review": str(entry.review),
+        }
+    return facts
+
+
 def router() -> APIRouter:
     api = APIRouter(tags=["sites"])
 
@@ -123,18 +145,22 @@ def router() -> APIRouter:
         return {"site": site, "offline_after_s": sites.offline_after.total_seconds()}
 
     @api.post("/api/v1/agent/poll", summary="Agent: take work (long-poll)", responses={401: _ERROR})
-    def poll(body: PollIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
-        """Tasks for the site (with their specs) and cancels to carry out; waits up to
-        `wait_s` seconds for some."""
+    def poll(body: PollIn, site: AgentSite, sites: Sites, request: Request) -> dict[str, Any]:
+        """Tasks for the site (with their specs, the owner's groups and what the catalogue
+        knows of their images) and cancels to carry out; waits up to `wait_s` seconds."""
+        hub = request.app.state.hub
         handout = sites.poll(site, confirm=body.confirm, wait_s=body.wait_s)
         return {
             "tasks": [
                 {
                     "id": t.id,
                     "owner": t.owner,
+                    "groups": sorted(
+                        g for g, members in hub.settings.groups.items() if t.owner in members
+                    ),
                     "creation_time": t.creation_time.isoformat(),
                     "spec": codec.spec_to_json(t.spec),
-                    "version": t.version,
+                    "images": _image_facts(hub, t),
                 }
                 for t in handout.tasks
             ],

@@ -12,7 +12,7 @@ import typer
 import typer.core
 
 from toolferry import __version__
-from toolferry.cli import cache, config, credentials, environments, tasks, tokens
+from toolferry.cli import cache, config, credentials, environments, sites, tasks, tokens
 from toolferry.cli.client import ClientError
 from toolferry.cli.demo import demo
 from toolferry.cli.live import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STATUS_HELP
@@ -113,4 +113,6 @@ app.add_typer(config.app, name="config")
 app.add_typer(cache.app, name="cache")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(environments.app, name="env")
+app.add_typer(sites.app, name="site")
+app.command("agent")(sites.agent)
 app.command("demo")(demo)

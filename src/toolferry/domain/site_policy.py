@@ -41,7 +41,8 @@ __all__ = [
     "ImageFacts",
     "Refusal",
     "SitePolicy",
-    "check_name",
+    "check_dataset_name",
+    "check_site_name",
     "check_task",
     "is_dataset_url",
     "outputs_within",
@@ -51,26 +52,37 @@ __all__ = [
 SCHEME = "dataset"
 EVERYONE = "*"  # in a dataset's ``users``: every user the hub authenticates
 
-# Site and dataset names: one URL host label or path segment that never needs escaping.
-_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?")
+# A site name is what the hub enrols (a DNS-label-like word); a dataset name is one URL path
+# segment that never needs escaping.
+_SITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_DATASET_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?")
 _PINNED = re.compile(r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _REVIEW_ORDER = (Review.DRAFT, Review.IN_REVIEW, Review.TRUSTED)
 _PARAMS = "resources.backend_parameters"
 
 
-def check_name(name: str, where: str = "name") -> str:
-    """``name`` if it may name a site or a dataset, else :class:`InvalidTask` saying why."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        hint = (
-            " (lower case only)" if isinstance(name, str) and _NAME.fullmatch(name.lower()) else ""
-        )
-        raise InvalidTask(
-            where,
-            f"{name!r} is not a name: 1 to 63 lower-case letters, digits, '.', '_' or '-', "
-            f"starting and ending with a letter or digit{hint}",
-        )
-    return name
+def check_site_name(name: str, where: str = "name") -> str:
+    """``name`` if a site may be called so, else :class:`InvalidTask` saying why."""
+    return _check_name(name, where, _SITE_NAME, "1 to 63 lower-case letters, digits or '-'")
+
+
+def check_dataset_name(name: str, where: str = "name") -> str:
+    """``name`` if a dataset may be called so, else :class:`InvalidTask` saying why."""
+    return _check_name(
+        name,
+        where,
+        _DATASET_NAME,
+        "1 to 63 lower-case letters, digits, '.', '_' or '-', starting and ending with a "
+        "letter or digit",
+    )
+
+
+def _check_name(name: str, where: str, pattern: re.Pattern[str], rule: str) -> str:
+    if isinstance(name, str) and pattern.fullmatch(name):
+        return name
+    hint = " (lower case only)" if isinstance(name, str) and pattern.fullmatch(name.lower()) else ""
+    raise InvalidTask(where, f"{name!r} is not a name: {rule}{hint}")
 
 
 class Caller(Protocol):
@@ -111,9 +123,12 @@ class DatasetUrl:
 
     def __post_init__(self) -> None:
         shown = f"{SCHEME}://{self.site}/{self.dataset}" + (f"/{self.path}" if self.path else "")
-        for value, what in ((self.site, "site"), (self.dataset, "dataset")):
+        for value, what, check in (
+            (self.site, "site", check_site_name),
+            (self.dataset, "dataset", check_dataset_name),
+        ):
             try:
-                check_name(value, what)
+                check(value, what)
             except InvalidTask as exc:
                 raise BadDatasetUrl(f"{shown}: the {what} {exc.message}") from None
         if self.path:
@@ -182,7 +197,7 @@ class Dataset:
     groups: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        check_name(self.name)
+        check_dataset_name(self.name)
         if not self.path.is_absolute():
             raise InvalidTask("path", f"must be an absolute path, got {str(self.path)!r}")
         for what, names in (("users", self.users), ("groups", self.groups)):
@@ -311,6 +326,14 @@ def check_task(
                     "send this output to another URL",
                 )
             )
+    asked = _parameter(spec, "site")
+    if asked is not None and asked[1] != site:
+        refusals.append(
+            Refusal(
+                field=f"{_PARAMS}.{asked[0]}",
+                message=f"names site {asked[1]}, but this is site {site}",
+            )
+        )
     refusals += _check_resources(spec, policy, site)
     if reads:
         refusals += _check_network(spec, reads, site)
@@ -448,16 +471,23 @@ def _check_resources(spec: TaskSpec, policy: SitePolicy, site: str) -> list[Refu
     return refusals
 
 
-def _check_network(spec: TaskSpec, reads: list[str], site: str) -> list[Refusal]:
+def _parameter(spec: TaskSpec, name: str) -> tuple[str, str] | None:
+    """The backend parameter ``name`` (any case) as the task spelled it: (key, value)."""
     params = (spec.resources and spec.resources.backend_parameters) or {}
+    return next(((k, v) for k, v in params.items() if k.lower() == name), None)
+
+
+def _check_network(spec: TaskSpec, reads: list[str], site: str) -> list[Refusal]:
+    asked = _parameter(spec, "network")
+    if asked is None or asked[1].strip().lower() == "none":
+        return []
+    key, value = asked
     return [
         Refusal(
             field=f"{_PARAMS}.{key}",
             message=f"a task that reads a dataset ({', '.join(reads)}) runs without network at "
             f"site {site}; remove {key}={value}",
         )
-        for key, value in params.items()
-        if key.lower() == "network" and value.strip().lower() != "none"
     ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -31,6 +32,10 @@ __all__ = [
     "resolve",
     "stat",
 ]
+
+
+# What is left of a host path in a message once the dataset's root is cut off: a symlink target.
+_HOST_PATH = re.compile(r"(?<![\w:/])/[^\s,;]*")
 
 
 def parse(url: str) -> DatasetUrl:
@@ -99,7 +104,7 @@ def _under(url: str, root: Path) -> Iterator[None]:
         yield
     except StorageError as exc:
         cause = exc.cause.replace(str(root) + "/", "").replace(str(root), "the dataset")
-        raise StorageError(url, cause) from exc
+        raise StorageError(url, _HOST_PATH.sub("a path outside the dataset", cause)) from exc
 
 
 class DatasetStorage:

@@ -1,0 +1,352 @@
+"""A data site's agent: runs the site's own hub core (store, site, scheduler, backends,
+runtimes) in this process and talks to the central hub outbound only.
+
+Three loops (the protocol is in :mod:`toolferry.scheduler.sites`):
+
+* heartbeat: capacity, execution-environment classification, datasets (metadata only) and
+  policy, every few seconds;
+* poll: take the tasks the hub hands out — each is checked against the site's policy and what
+  the site can run, then stored here with its hub id (a task already here is only confirmed
+  again) — and carry out the cancels users asked for;
+* forward: every event of a task here goes to the hub, numbered; what the hub confirmed is
+  kept in ``outbox.json`` beside the store, so after a cut link or a restart the agent resends
+  from there and the hub applies each event once.
+
+Tasks run here even while the hub cannot be reached; their events wait in the local store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from toolferry import __version__
+from toolferry.agent.site_config import SiteConfig
+from toolferry.domain.environment import Review
+from toolferry.domain.errors import InvalidTask, NotFound
+from toolferry.domain.events import Event
+from toolferry.domain.site_policy import ImageFacts, Refusal, check_task, is_dataset_url
+from toolferry.domain.states import State
+from toolferry.domain.task import Resources, Task, spec_from_dict
+from toolferry.hub import Hub
+from toolferry.security.identity import Identity
+from toolferry.storage.dataset import DatasetStorage
+
+log = logging.getLogger(__name__)
+
+_BACKOFF_MAX = 30.0
+
+
+class HubLink:
+    """The agent's HTTP calls to the hub, with its enrolment token."""
+
+    def __init__(
+        self, url: str, token: str, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"),
+            headers={
+                "authorization": f"Bearer {token}",
+                "user-agent": f"toolferry-agent/{__version__}",
+            },
+            timeout=httpx.Timeout(10, read=90),
+            transport=transport,
+        )
+
+    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self._client.post(path, json=body)
+        if answer.status_code == 401:
+            raise PermissionError("the hub refused this agent's token: enrol the site again")
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class Outbox:
+    """How many events of each task the hub has (persisted atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._acked: dict[str, int] = {
+                str(k): int(v) for k, v in json.loads(path.read_text()).items()
+            }
+        except (OSError, ValueError):
+            self._acked = {}
+
+    def pending(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._acked)
+
+    def track(self, task_id: str, acked: int) -> None:
+        with self._lock:
+            self._acked.setdefault(task_id, acked)
+            self._save()
+
+    def acked(self, versions: dict[str, int], done: set[str]) -> None:
+        """Record what the hub now has; forget tasks that ended and that it has entirely."""
+        with self._lock:
+            for task_id, version in versions.items():
+                if task_id in self._acked:
+                    self._acked[task_id] = version
+            for task_id in done:
+                self._acked.pop(task_id, None)
+            self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._acked))
+        os.replace(tmp, self.path)
+
+
+class Agent:
+    def __init__(
+        self,
+        config: SiteConfig,
+        link: HubLink,
+        *,
+        heartbeat_s: float = 5.0,
+        poll_wait_s: float = 20.0,
+    ) -> None:
+        self.config = config
+        self.link = link
+        self.heartbeat_s = heartbeat_s
+        self.poll_wait_s = poll_wait_s
+        self.core = Hub(
+            config.settings.model_copy(update={"data_dir": config.data_dir}),
+            storages=[DatasetStorage(config.name, config.datasets)],
+        )
+        self.outbox = Outbox(config.data_dir / "outbox.json")
+        self._confirm: set[str] = set()
+        self._stop = threading.Event()
+        self._wake_forward = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.core.store.subscribe(lambda task: self._wake_forward.set())
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.core.start()
+        for name, loop in (
+            ("heartbeat", self._heartbeat_loop),
+            ("poll", self._poll_loop),
+            ("forward", self._forward_loop),
+        ):
+            thread = threading.Thread(
+                target=self._forever(name, loop), name=f"agent-{name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake_forward.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.core.close()
+        self.link.close()
+
+    def _forever(self, name: str, step: Callable[[], None]) -> Callable[[], None]:
+        """Run ``step`` until stopped; back off while the hub cannot be reached."""
+
+        def run() -> None:
+            delay = 0.5
+            while not self._stop.is_set():
+                try:
+                    step()
+                    delay = 0.5
+                except PermissionError:
+                    log.critical("the hub refused this agent's token; stopping %s", name)
+                    return
+                except (httpx.HTTPError, OSError) as exc:
+                    log.warning(
+                        "%s: the hub cannot be reached (%s); again in %.1f s", name, exc, delay
+                    )
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, _BACKOFF_MAX)
+                except Exception:
+                    log.exception("%s failed; again in %.1f s", name, delay)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, _BACKOFF_MAX)
+
+        return run
+
+    # -- heartbeat ---------------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        """What the hub may know of this site: never a dataset's path or who may use it."""
+        core = self.core
+        environment = core.execution_environments()[0]
+        policy = self.config.policy
+        return {
+            "capacity": {
+                name: {"cpu_cores": cap.cpus, "ram_gb": cap.ram_gb}
+                for name, cap in core.site.capacities.items()
+            },
+            "classification": _jsonable(asdict(environment)),
+            "datasets": [d.metadata() for d in self.config.datasets.values()],
+            "policy": {
+                "require_approval": policy.require_approval,
+                "output_review": policy.output_review,
+                "max_output_bytes": policy.max_output_bytes,
+                "restricts_images": policy.restricts_images,
+            },
+            "version": __version__,
+        }
+
+    def _heartbeat_loop(self) -> None:
+        self.link.call("/api/v1/agent/heartbeat", self.report())
+        self._stop.wait(self.heartbeat_s)
+
+    # -- taking work -------------------------------------------------------------------------------
+    def _poll_loop(self) -> None:
+        confirm = sorted(self._confirm)
+        answer = self.link.call(
+            "/api/v1/agent/poll", {"confirm": confirm, "wait_s": self.poll_wait_s}
+        )
+        self._confirm -= set(confirm)
+        for doc in answer.get("tasks", []):
+            self.take(doc)
+            self._confirm.add(str(doc["id"]))
+        for task_id in answer.get("cancel", []):
+            self.cancel(str(task_id))
+
+    def take(self, doc: dict[str, Any]) -> None:
+        """Store a task the hub handed out, or refuse it saying why (idempotent)."""
+        task_id = str(doc["id"])
+        try:
+            self.core.store.get(task_id)
+            return  # handed out again before our confirmation arrived
+        except NotFound:
+            pass
+        spec = spec_from_dict(doc["spec"])
+        who = Identity(user=str(doc["owner"]), groups=frozenset(doc.get("groups", [])))
+        refusals = check_task(
+            spec, who, self.config.policy, self.config.datasets, self.config.name, _images(doc)
+        )
+        if refusals:
+            self._refuse(task_id, refusals)
+            return
+        # Dataset inputs are read where they lie, mounted read-only; never copied.
+        inputs = tuple(
+            replace(i, streamable=True) if is_dataset_url(i.url) else i for i in spec.inputs
+        )
+        params = dict((spec.resources.backend_parameters if spec.resources else None) or {})
+        params.pop("site", None)
+        local = replace(
+            spec,
+            inputs=inputs,
+            resources=replace(spec.resources or Resources(), backend_parameters=params or None),
+        )
+        try:
+            admitted, notes = self.core.site.admission.admit(local, who)
+        except InvalidTask as exc:
+            self._refuse(task_id, [Refusal(field=exc.field, message=exc.message)])
+            return
+        task = Task(
+            id=task_id,
+            owner=who.user,
+            spec=admitted,
+            creation_time=datetime.fromisoformat(doc["creation_time"]),
+            notes=tuple(notes),
+        )
+        self.outbox.track(task_id, 1)  # the hub has its QUEUED already
+        self.core.store.create(task)
+        log.info("took task %s of %s", task_id, who.user)
+
+    def _refuse(self, task_id: str, refusals: list[Refusal]) -> None:
+        reason = f"refused by site {self.config.name}: " + "; ".join(str(r) for r in refusals)
+        log.info("task %s %s", task_id, reason)
+        event = Event.state(task_id, State.SYSTEM_ERROR, reason)
+        self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, 2, [event])]})
+
+    def cancel(self, task_id: str) -> None:
+        try:
+            task = self.core.store.get(task_id)
+        except NotFound:
+            # Never stored here (refused, or lost before it was): end it at the hub.
+            event = Event.state(task_id, State.CANCELED, "canceled by the user")
+            self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, 2, [event])]})
+            return
+        self.core.site.cancel(task)
+
+    # -- events back -------------------------------------------------------------------------------
+    def _forward_loop(self) -> None:
+        self._wake_forward.wait(2.0)
+        self._wake_forward.clear()
+        self.forward()
+
+    def forward(self) -> int:
+        """Send every event the hub lacks; how many were sent."""
+        batches = []
+        versions: dict[str, int] = {}
+        for task_id, acked in self.outbox.pending().items():
+            events = self.core.store.events(task_id)
+            versions[task_id] = len(events)
+            if len(events) > acked:
+                batches.append(_batch(task_id, acked + 1, events[acked:]))
+        done = {
+            t
+            for t, acked in self.outbox.pending().items()
+            if versions.get(t) == acked and self.core.store.owner_and_state(t)[1].terminal
+        }
+        if not batches:
+            if done:
+                self.outbox.acked({}, done)
+            return 0
+        answer = self.link.call("/api/v1/agent/events", {"tasks": batches})
+        hub = {str(k): int(v) for k, v in answer.get("versions", {}).items()}
+        ended = {
+            t
+            for t, v in hub.items()
+            if v == versions.get(t) and self.core.store.owner_and_state(t)[1].terminal
+        }
+        self.outbox.acked(hub, ended | done)
+        return sum(len(b["events"]) for b in batches)
+
+
+def _batch(task_id: str, first_seq: int, events: list[Event]) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "first_seq": first_seq,
+        "events": [
+            {"kind": str(e.kind), "time": e.time.isoformat(), "data": _json(e.data)} for e in events
+        ],
+    }
+
+
+def _json(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def _images(doc: dict[str, Any]) -> dict[int, ImageFacts]:
+    facts = {}
+    for key, value in (doc.get("images") or {}).items():
+        facts[int(key)] = ImageFacts(
+            digest=value["digest"],
+            entry=value["entry"],
+            publisher=value["publisher"],
+            review=Review(value["review"]),
+        )
+    return facts
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

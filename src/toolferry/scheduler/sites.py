@@ -18,7 +18,6 @@ The protocol, outbound from the site only (the agent calls; the hub never does):
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import threading
 from dataclasses import dataclass, replace
@@ -27,13 +26,16 @@ from typing import Any
 
 from toolferry.domain.errors import Conflict, InvalidTask, InvalidTransition, NotFound
 from toolferry.domain.events import Event, EventKind, now
+from toolferry.domain.site_policy import (
+    BadDatasetUrl,
+    DatasetUrl,
+    check_site_name,
+    is_dataset_url,
+)
 from toolferry.domain.states import State
 from toolferry.domain.task import Resources, Task, TaskSpec
 from toolferry.store.sites import SiteRecord, SqlSiteStore
 from toolferry.store.sql import SqlTaskStore
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-DATASET_SCHEME = "dataset://"
 
 
 def token_hash(token: str) -> str:
@@ -48,13 +50,10 @@ def site_of(spec: TaskSpec) -> str | None:
     if asked:
         named["resources.backend_parameters.site"] = asked
     for i, inp in enumerate(spec.inputs):
-        if inp.url and inp.url.startswith(DATASET_SCHEME):
-            host = inp.url[len(DATASET_SCHEME) :].split("/", 1)[0]
-            if not host:
-                raise InvalidTask(f"inputs[{i}].url", "a dataset:// URL names its site first")
-            named[f"inputs[{i}].url"] = host
+        if inp.content is None and is_dataset_url(inp.url):
+            named[f"inputs[{i}].url"] = _parse(f"inputs[{i}].url", inp.url or "").site
     for i, out in enumerate(spec.outputs):
-        if out.url.startswith(DATASET_SCHEME):
+        if is_dataset_url(out.url):
             raise InvalidTask(f"outputs[{i}].url", "outputs are never written to a dataset")
     sites = set(named.values())
     if len(sites) > 1:
@@ -64,6 +63,13 @@ def site_of(spec: TaskSpec) -> str | None:
             + ", ".join(f"{field} → {site}" for field, site in named.items()),
         )
     return sites.pop() if sites else None
+
+
+def _parse(field: str, url: str) -> DatasetUrl:
+    try:
+        return DatasetUrl.parse(url)
+    except BadDatasetUrl as exc:
+        raise InvalidTask(field, str(exc)) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,8 +102,7 @@ class SiteService:
     # -- operators -------------------------------------------------------------------------------
     def enrol(self, name: str, description: str = "") -> tuple[SiteRecord, str]:
         """Register a site; return it and its enrolment token (shown once)."""
-        if not _NAME.match(name):
-            raise InvalidTask("name", "a site name is 1-63 lower-case letters, digits and dashes")
+        check_site_name(name)
         token = "tfs_" + secrets.token_urlsafe(32)
         return self.sites.add(name, description, token_hash(token)), token
 
@@ -119,9 +124,8 @@ class SiteService:
             ) from None
         datasets = {d.get("name") for d in record.info.get("datasets", [])}
         for i, inp in enumerate(spec.inputs):
-            if inp.url and inp.url.startswith(DATASET_SCHEME):
-                parts = inp.url[len(DATASET_SCHEME) :].split("/", 2)
-                dataset = parts[1] if len(parts) > 1 else ""
+            if inp.content is None and is_dataset_url(inp.url):
+                dataset = _parse(f"inputs[{i}].url", inp.url or "").dataset
                 if record.seen_at is not None and dataset not in datasets:
                     raise InvalidTask(
                         f"inputs[{i}].url",

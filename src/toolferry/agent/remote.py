@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from toolferry.domain.site_policy import ImageFacts, Refusal, check_task, is_dat
 from toolferry.domain.states import State
 from toolferry.domain.task import Resources, Task, spec_from_dict
 from toolferry.hub import Hub
+from toolferry.security.audit import AuditKind, AuditLog
 from toolferry.security.identity import Identity
 from toolferry.storage.dataset import DatasetStorage
 
@@ -74,41 +75,50 @@ class HubLink:
         self._client.close()
 
 
-class Outbox:
-    """How many events of each task the hub has (persisted atomically)."""
+class Ledger:
+    """A small JSON object on disk (task id → value), replaced atomically on every change:
+    what the agent must remember across restarts."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         try:
-            self._acked: dict[str, int] = {
-                str(k): int(v) for k, v in json.loads(path.read_text()).items()
-            }
+            self._items: dict[str, Any] = dict(json.loads(path.read_text()))
         except (OSError, ValueError):
-            self._acked = {}
+            self._items = {}
 
-    def pending(self) -> dict[str, int]:
+    def pending(self) -> dict[str, Any]:
         with self._lock:
-            return dict(self._acked)
+            return dict(self._items)
 
-    def track(self, task_id: str, acked: int) -> None:
+    def track(self, task_id: str, value: Any) -> None:
+        """Remember ``value`` for the task unless it has one."""
         with self._lock:
-            self._acked.setdefault(task_id, acked)
+            if task_id not in self._items:
+                self._items[task_id] = value
+                self._save()
+
+    def put(self, task_id: str, value: Any) -> None:
+        with self._lock:
+            self._items[task_id] = value
             self._save()
 
-    def acked(self, versions: dict[str, int], done: set[str]) -> None:
-        """Record what the hub now has; forget tasks that ended and that it has entirely."""
+    def update(self, values: dict[str, Any], *, forget: Collection[str] = ()) -> None:
+        """Set the values of tasks already remembered; forget ``forget``."""
         with self._lock:
-            for task_id, version in versions.items():
-                if task_id in self._acked:
-                    self._acked[task_id] = version
-            for task_id in done:
-                self._acked.pop(task_id, None)
+            for task_id, value in values.items():
+                if task_id in self._items:
+                    self._items[task_id] = value
+            for task_id in forget:
+                self._items.pop(task_id, None)
             self._save()
+
+    def forget(self, task_id: str) -> None:
+        self.update({}, forget={task_id})
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._acked))
+        tmp.write_text(json.dumps(self._items))
         os.replace(tmp, self.path)
 
 
@@ -129,12 +139,17 @@ class Agent:
             config.settings.model_copy(update={"data_dir": config.data_dir}),
             storages=[DatasetStorage(config.name, config.datasets)],
         )
-        self.outbox = Outbox(config.data_dir / "outbox.json")
+        # Events the hub has, per task; tasks held for approval; what the audit log recorded.
+        self.outbox = Ledger(config.data_dir / "outbox.json")
+        self.pending = Ledger(config.data_dir / "approvals.json")
+        self.audited = Ledger(config.data_dir / "audited.json")
+        self.audit = AuditLog(config.data_dir / "audit.log", config.name)
+        self._audit_shipped = 0
         self._confirm: set[str] = set()
         self._stop = threading.Event()
         self._wake_forward = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.core.store.subscribe(lambda task: self._wake_forward.set())
+        self.core.store.subscribe(self._observe)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -156,7 +171,36 @@ class Agent:
         for thread in self._threads:
             thread.join(timeout=5)
         self.core.close()
+        self.audit.close()
         self.link.close()
+
+    def _observe(self, task: Task) -> None:
+        """Audit each task's start (with the datasets it reads) and end, once each."""
+        self._wake_forward.set()
+        seen = self.audited.pending().get(task.id)
+        if task.state is State.RUNNING and seen is None:
+            self.audited.track(task.id, "started")
+            self.audit.append(AuditKind.TASK_START, task_id=task.id, actor=task.owner, details={})
+            for inp in task.spec.inputs:
+                if is_dataset_url(inp.url):
+                    self.audit.append(
+                        AuditKind.DATA_ACCESS,
+                        task_id=task.id,
+                        actor=task.owner,
+                        details={"url": inp.url, "path": inp.path, "mode": "read-only"},
+                    )
+        elif task.state.terminal and seen != "ended":
+            self.audited.put(task.id, "ended")
+            kind = AuditKind.ERROR if task.state is State.SYSTEM_ERROR else AuditKind.TASK_END
+            reason = (
+                task.logs[-1].system_logs[-1] if task.logs and task.logs[-1].system_logs else ""
+            )
+            self.audit.append(
+                kind,
+                task_id=task.id,
+                actor=task.owner,
+                details={"state": str(task.state), "reason": reason},
+            )
 
     def _forever(self, name: str, step: Callable[[], None]) -> Callable[[], None]:
         """Run ``step`` until stopped; back off while the hub cannot be reached."""
@@ -201,6 +245,7 @@ class Agent:
                 "output_review": policy.output_review,
                 "max_output_bytes": policy.max_output_bytes,
                 "restricts_images": policy.restricts_images,
+                "stewards": sorted(policy.stewards),
             },
             "version": __version__,
         }
@@ -221,23 +266,73 @@ class Agent:
             self._confirm.add(str(doc["id"]))
         for task_id in answer.get("cancel", []):
             self.cancel(str(task_id))
+        for decision in answer.get("decisions", []):
+            self.decide(decision)
 
     def take(self, doc: dict[str, Any]) -> None:
-        """Store a task the hub handed out, or refuse it saying why (idempotent)."""
+        """Store a task the hub handed out, hold it for a steward's approval, or refuse it
+        saying why (idempotent)."""
         task_id = str(doc["id"])
-        try:
-            self.core.store.get(task_id)
+        if self._known(task_id) or task_id in self.pending.pending():
             return  # handed out again before our confirmation arrived
-        except NotFound:
-            pass
         spec = spec_from_dict(doc["spec"])
-        who = Identity(user=str(doc["owner"]), groups=frozenset(doc.get("groups", [])))
+        who = _caller(doc)
         refusals = check_task(
             spec, who, self.config.policy, self.config.datasets, self.config.name, _images(doc)
         )
         if refusals:
             self._refuse(task_id, refusals)
             return
+        if self.config.policy.require_approval:
+            self.pending.track(task_id, doc)
+            self.audit.append(
+                AuditKind.APPROVAL,
+                task_id=task_id,
+                actor="agent",
+                details={"decision": "awaiting", "owner": who.user},
+            )
+            log.info("task %s of %s waits for a steward's approval", task_id, who.user)
+            return
+        self._store(doc)
+
+    def decide(self, decision: dict[str, str]) -> None:
+        """Carry out a steward's decision on a task held for approval (idempotent)."""
+        task_id, steward = decision["id"], decision["steward"]
+        doc = self.pending.pending().get(task_id)
+        if doc is None:
+            return  # carried out already, or not held here
+        if not self.config.policy.is_steward(steward):
+            log.warning(
+                "ignoring a decision on task %s by %s, who is no steward here", task_id, steward
+            )
+            return
+        approved = decision["decision"] == "approved"
+        self.audit.append(
+            AuditKind.APPROVAL,
+            task_id=task_id,
+            actor=steward,
+            details={"decision": decision["decision"], "reason": decision.get("reason", "")},
+        )
+        if approved:
+            self._store(doc)
+        else:
+            reason = f"rejected by {steward}, steward of site {self.config.name}: {decision.get('reason', '')}"
+            event = Event.state(task_id, State.CANCELED, reason)
+            self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, 2, [event])]})
+        self.pending.forget(task_id)
+
+    def _known(self, task_id: str) -> bool:
+        try:
+            self.core.store.get(task_id)
+        except NotFound:
+            return False
+        return True
+
+    def _store(self, doc: dict[str, Any]) -> None:
+        """Admit the task as this site runs it and store it here, where it runs."""
+        task_id = str(doc["id"])
+        spec = spec_from_dict(doc["spec"])
+        who = _caller(doc)
         # Dataset inputs are read where they lie, mounted read-only; never copied.
         inputs = tuple(
             replace(i, streamable=True) if is_dataset_url(i.url) else i for i in spec.inputs
@@ -268,6 +363,12 @@ class Agent:
     def _refuse(self, task_id: str, refusals: list[Refusal]) -> None:
         reason = f"refused by site {self.config.name}: " + "; ".join(str(r) for r in refusals)
         log.info("task %s %s", task_id, reason)
+        self.audit.append(
+            AuditKind.POLICY_REFUSAL,
+            task_id=task_id,
+            actor="agent",
+            details={"reason": reason},
+        )
         event = Event.state(task_id, State.SYSTEM_ERROR, reason)
         self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, 2, [event])]})
 
@@ -287,6 +388,21 @@ class Agent:
         self._wake_forward.clear()
         self.forward()
 
+    def ship_audit(self) -> None:
+        """Send the audit records the hub lacks; it refuses (409) records that do not continue
+        its copy, which is how a log rewritten at the site shows."""
+        records = [r.to_dict() for r in self.audit.records(after_seq=self._audit_shipped)]
+        if not records:
+            return
+        try:
+            answer = self.link.call("/api/v1/agent/audit", {"records": records})
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 409:
+                raise
+            log.error("the hub refused this site's audit records: %s", exc.response.text)
+            return
+        self._audit_shipped = int(answer["seq"])
+
     def forward(self) -> int:
         """Send every event the hub lacks; how many were sent."""
         batches = []
@@ -301,9 +417,10 @@ class Agent:
             for t, acked in self.outbox.pending().items()
             if versions.get(t) == acked and self.core.store.owner_and_state(t)[1].terminal
         }
+        self.ship_audit()
         if not batches:
             if done:
-                self.outbox.acked({}, done)
+                self.outbox.update({}, forget=done)
             return 0
         answer = self.link.call("/api/v1/agent/events", {"tasks": batches})
         hub = {str(k): int(v) for k, v in answer.get("versions", {}).items()}
@@ -312,7 +429,7 @@ class Agent:
             for t, v in hub.items()
             if v == versions.get(t) and self.core.store.owner_and_state(t)[1].terminal
         }
-        self.outbox.acked(hub, ended | done)
+        self.outbox.update(hub, forget=ended | done)
         return sum(len(b["events"]) for b in batches)
 
 
@@ -350,3 +467,7 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def _caller(doc: dict[str, Any]) -> Identity:
+    return Identity(user=str(doc["owner"]), groups=frozenset(doc.get("groups", [])))

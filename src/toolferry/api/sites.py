@@ -15,6 +15,7 @@ from toolferry.api.tes import Who
 from toolferry.domain.errors import Forbidden, NotFound
 from toolferry.domain.task import Task
 from toolferry.scheduler.sites import SiteService
+from toolferry.security.audit import verify
 from toolferry.security.identity import Identity
 from toolferry.store import codec
 from toolferry.store.sites import SiteRecord
@@ -55,6 +56,14 @@ class EventsIn(BaseModel):
     tasks: list[dict[str, Any]] = Field(
         description="Per task: task_id, first_seq and its events (kind, time, data)."
     )
+
+
+class AuditIn(BaseModel):
+    records: list[dict[str, Any]]
+
+
+class DecisionIn(BaseModel):
+    reason: str = Field(default="", description="Why (required to reject).")
 
 
 def _service(request: Request) -> SiteService:
@@ -165,12 +174,82 @@ def router() -> APIRouter:
                 for t in handout.tasks
             ],
             "cancel": handout.cancel,
+            "decisions": handout.decisions,
         }
 
     @api.post("/api/v1/agent/events", summary="Agent: send task events", responses={401: _ERROR})
     def events(body: EventsIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
         """Appends each task's events the hub lacks; answers how many each task has."""
         return {"versions": sites.receive(site, body.tasks)}
+
+    @api.post(
+        "/api/v1/agent/audit",
+        summary="Agent: ship audit records",
+        responses={401: _ERROR, 409: _ERROR},
+    )
+    def audit_in(body: AuditIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
+        """Keeps the records that continue the site's audit chain as the hub holds it (409
+        naming the break otherwise); answers the hub's head, from which the agent goes on."""
+        seq, digest = sites.receive_audit(site, body.records)
+        return {"seq": seq, "hash": digest}
+
+    @api.get(
+        "/api/v1/sites/{name}/audit",
+        summary="A site's audit log, verified",
+        responses={401: _ERROR, 403: _ERROR, 404: _ERROR},
+    )
+    def audit_out(name: str, who: Who, sites: Sites) -> dict[str, Any]:
+        """The audit records the site shipped, and every problem the hash chain shows (an
+        edited, removed or reordered record); for admins and the site's stewards."""
+        sites.sites.get(name)
+        if not (who.admin or name in sites.stewarded_by(who)):
+            raise Forbidden("only administrators and the site's stewards read its audit log")
+        records = sites.sites.audit(name)
+        return {
+            "site": name,
+            "records": records,
+            "problems": [str(p) for p in verify(records) if not p.is_warning],
+        }
+
+    @api.get(
+        "/api/v1/approvals", summary="Tasks waiting for your decision", responses={401: _ERROR}
+    )
+    def approvals(who: Who, sites: Sites) -> list[dict[str, Any]]:
+        """Tasks at sites where you are a steward that wait for approval before they run:
+        who asked, which images, which data."""
+        return [
+            {
+                "id": t.id,
+                "site": site,
+                "owner": t.owner,
+                "name": t.spec.name,
+                "images": [e.image for e in t.spec.executors],
+                "commands": [list(e.command) for e in t.spec.executors],
+                "inputs": [i.url for i in t.spec.inputs if i.url],
+                "outputs": [o.url for o in t.spec.outputs],
+                "creation_time": t.creation_time.isoformat(),
+            }
+            for site, t in sites.approvals(who)
+        ]
+
+    @api.post(
+        "/api/v1/approvals/{task_id}:approve",
+        summary="Approve a task",
+        responses={400: _ERROR, 401: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    def approve(task_id: str, body: DecisionIn, who: Who, sites: Sites) -> dict[str, str]:
+        sites.decide(task_id, who, approve=True, reason=body.reason)
+        return {"id": task_id, "decision": "approved"}
+
+    @api.post(
+        "/api/v1/approvals/{task_id}:reject",
+        summary="Reject a task",
+        responses={400: _ERROR, 401: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    def reject(task_id: str, body: DecisionIn, who: Who, sites: Sites) -> dict[str, str]:
+        """The task ends CANCELED with your reason, which its owner reads."""
+        sites.decide(task_id, who, approve=False, reason=body.reason)
+        return {"id": task_id, "decision": "rejected"}
 
     return api
 

@@ -12,7 +12,16 @@ import typer
 import typer.core
 
 from toolferry import __version__
-from toolferry.cli import cache, config, credentials, environments, sites, tasks, tokens
+from toolferry.cli import (
+    cache,
+    config,
+    credentials,
+    environments,
+    sites,
+    stewards,
+    tasks,
+    tokens,
+)
 from toolferry.cli.client import ClientError
 from toolferry.cli.demo import demo
 from toolferry.cli.live import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STATUS_HELP
@@ -114,5 +123,7 @@ app.add_typer(cache.app, name="cache")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(environments.app, name="env")
 app.add_typer(sites.app, name="site")
+app.add_typer(stewards.approvals, name="approvals")
+app.add_typer(stewards.audit, name="audit")
 app.command("agent")(sites.agent)
 app.command("demo")(demo)

@@ -34,6 +34,8 @@ from toolferry.domain.site_policy import (
 )
 from toolferry.domain.states import State
 from toolferry.domain.task import Resources, Task, TaskSpec
+from toolferry.security.audit import continue_from
+from toolferry.security.identity import Identity
 from toolferry.store.sites import SiteRecord, SqlSiteStore
 from toolferry.store.sql import SqlTaskStore
 
@@ -76,6 +78,7 @@ def _parse(field: str, url: str) -> DatasetUrl:
 class Handout:
     tasks: list[Task]
     cancel: list[str]
+    decisions: list[dict[str, str]]
 
 
 class SiteService:
@@ -96,8 +99,11 @@ class SiteService:
 
     def _on_change(self, task: Task) -> None:
         if task.spec.backend_parameter("site"):
-            with self._changed:
-                self._changed.notify_all()
+            self._wake()
+
+    def _wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     # -- operators -------------------------------------------------------------------------------
     def enrol(self, name: str, description: str = "") -> tuple[SiteRecord, str]:
@@ -169,9 +175,10 @@ class SiteService:
         while True:
             handed = self.sites.hand_out(site, limit=limit, redeliver_after=self.redeliver_after)
             cancels = self.sites.cancel_requests(site)
+            decisions = self.sites.decisions(site)
             left = (deadline - now()).total_seconds()
-            if handed or cancels or left <= 0:
-                return Handout(tasks=handed, cancel=cancels)
+            if handed or cancels or decisions or left <= 0:
+                return Handout(tasks=handed, cancel=cancels, decisions=decisions)
             with self._changed:
                 # Tasks queued by another replica wake nobody here: look again within 1 s.
                 self._changed.wait(min(left, 1.0))
@@ -204,3 +211,48 @@ class SiteService:
                 task = self.tasks.get(task_id)
             versions[task_id] = task.version
         return versions
+
+    # -- stewards ----------------------------------------------------------------------------------
+    def stewarded_by(self, who: Identity) -> list[str]:
+        """The sites whose reported policy names ``who`` a steward."""
+        return [
+            r.name
+            for r in self.sites.all()
+            if who.user in (r.info.get("policy") or {}).get("stewards", [])
+        ]
+
+    def approvals(self, who: Identity) -> list[tuple[str, Task]]:
+        """(site, task) for each task waiting for a decision by ``who`` as a steward."""
+        return [
+            (str(t.spec.backend_parameter("site")), t)
+            for t in self.sites.awaiting_decision(self.stewarded_by(who))
+        ]
+
+    def decide(self, task_id: str, who: Identity, *, approve: bool, reason: str) -> None:
+        """A steward's decision on a task waiting at one of their sites; the site's agent
+        carries it out (and checks again that ``who`` is its steward)."""
+        task = self.tasks.get(task_id)
+        site = task.spec.backend_parameter("site")
+        if not site or site not in self.stewarded_by(who):
+            raise NotFound(f"no task {task_id} waits for your decision")
+        if not approve and not reason.strip():
+            raise InvalidTask("reason", "say why the task is rejected: its owner reads it")
+        self.sites.decide(task_id, "approved" if approve else "rejected", who.user, reason)
+        self._wake()
+
+    # -- audit -------------------------------------------------------------------------------------
+    def receive_audit(self, site: str, records: list[dict[str, Any]]) -> tuple[int, str]:
+        """Keep the records that continue the site's chain as the hub holds it; Conflict
+        naming what is wrong when they do not. Returns the hub's head (seq, hash)."""
+        head = self.sites.audit_head(site)
+        fresh = [r for r in records if int(r.get("seq", 0)) > head[0]]
+        if fresh:
+            problems = continue_from(head, fresh)
+            errors = [p for p in problems if not p.is_warning]
+            if errors:
+                raise Conflict(
+                    f"the audit records of site {site} do not continue its log at the hub: "
+                    + "; ".join(str(p) for p in errors)
+                )
+            self.sites.add_audit(site, fresh)
+        return self.sites.audit_head(site)

@@ -14,9 +14,10 @@ from toolferry.domain.errors import Conflict, NotFound
 from toolferry.domain.events import now
 from toolferry.domain.states import State
 from toolferry.domain.task import Task
+from toolferry.security.audit import GENESIS
 from toolferry.store.db import Database
 from toolferry.store.sql import SqlTaskStore
-from toolferry.store.tables import site_deliveries, sites, tasks
+from toolferry.store.tables import audit_records, site_deliveries, sites, tasks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,3 +184,95 @@ class SqlSiteStore:
         )
         with self._db.read() as conn:
             return [r.task_id for r in conn.execute(stmt).all()]
+
+    # -- approvals ---------------------------------------------------------------------------------
+    def awaiting_decision(self, sites_: list[str]) -> list[Task]:
+        """Tasks handed to these sites that wait, QUEUED, for a steward's decision."""
+        if not sites_:
+            return []
+        stmt = (
+            select(site_deliveries.c.task_id)
+            .select_from(site_deliveries.join(tasks, tasks.c.id == site_deliveries.c.task_id))
+            .where(
+                site_deliveries.c.site.in_(sites_),
+                site_deliveries.c.decision.is_(None),
+                tasks.c.state == str(State.QUEUED),
+            )
+            .order_by(site_deliveries.c.task_id)
+        )
+        with self._db.read() as conn:
+            ids = [r.task_id for r in conn.execute(stmt).all()]
+        return [self._tasks.get(i) for i in ids]
+
+    def decide(self, task_id: str, decision: str, steward: str, reason: str) -> None:
+        """Record a steward's decision once; Conflict if the task is decided or not waiting."""
+        with self._db.write() as conn:
+            state = conn.execute(
+                select(tasks.c.state).where(tasks.c.id == task_id).with_for_update()
+            ).scalar_one_or_none()
+            if state is None:
+                raise NotFound(f"no task {task_id}")
+            done = conn.execute(
+                update(site_deliveries)
+                .where(site_deliveries.c.task_id == task_id, site_deliveries.c.decision.is_(None))
+                .values(decision=decision, decided_by=steward, reason=reason)
+            )
+            if done.rowcount != 1 or state != str(State.QUEUED):
+                raise Conflict(f"task {task_id} does not wait for a decision")
+
+    def decisions(self, site: str) -> list[dict[str, str]]:
+        """Decisions on the site's tasks that are still QUEUED at the hub (the agent has yet to
+        act on them; sent again until it has)."""
+        stmt = (
+            select(
+                site_deliveries.c.task_id,
+                site_deliveries.c.decision,
+                site_deliveries.c.decided_by,
+                site_deliveries.c.reason,
+            )
+            .select_from(site_deliveries.join(tasks, tasks.c.id == site_deliveries.c.task_id))
+            .where(
+                site_deliveries.c.site == site,
+                site_deliveries.c.decision.is_not(None),
+                tasks.c.state == str(State.QUEUED),
+            )
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            {
+                "id": r.task_id,
+                "decision": r.decision,
+                "steward": r.decided_by,
+                "reason": r.reason or "",
+            }
+            for r in rows
+        ]
+
+    # -- audit -------------------------------------------------------------------------------------
+    def audit_head(self, site: str) -> tuple[int, str]:
+        stmt = (
+            select(audit_records.c.seq, audit_records.c.hash)
+            .where(audit_records.c.site == site)
+            .order_by(audit_records.c.seq.desc())
+            .limit(1)
+        )
+        with self._db.read() as conn:
+            row = conn.execute(stmt).one_or_none()
+        return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+    def add_audit(self, site: str, records: list[dict[str, Any]]) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                insert(audit_records),
+                [{"site": site, "seq": r["seq"], "hash": r["hash"], "record": r} for r in records],
+            )
+
+    def audit(self, site: str) -> list[dict[str, Any]]:
+        stmt = (
+            select(audit_records.c.record)
+            .where(audit_records.c.site == site)
+            .order_by(audit_records.c.seq)
+        )
+        with self._db.read() as conn:
+            return [dict(r.record) for r in conn.execute(stmt).all()]

@@ -150,5 +150,20 @@ site_deliveries = Table(
     Column("delivered_at", UtcDateTime(), nullable=False),
     Column("confirmed", Boolean, nullable=False),
     Column("cancel_requested", Boolean, nullable=False),
+    # A steward's decision where the site asks for approval: approved / rejected.
+    Column("decision", String(16), nullable=True),
+    Column("decided_by", String(128), nullable=True),
+    Column("reason", Text, nullable=True),
     Index("ix_site_deliveries_site", "site"),
+)
+
+# Each site's audit log as its agent shipped it (toolferry.security.audit): the hub's copy is
+# what a later, rewritten log at the site is checked against.
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("record", JSON, nullable=False),
 )

@@ -51,15 +51,22 @@ class HubLink:
     """The agent's HTTP calls to the hub, with its enrolment token."""
 
     def __init__(
-        self, url: str, token: str, *, transport: httpx.BaseTransport | None = None
+        self,
+        url: str,
+        token: str,
+        *,
+        read_timeout: float = 40,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``read_timeout``: longer than a long-poll lasts (20 s), short enough that a
+        connection whose link died silently is given up soon."""
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
             headers={
                 "authorization": f"Bearer {token}",
                 "user-agent": f"toolferry-agent/{__version__}",
             },
-            timeout=httpx.Timeout(10, read=90),
+            timeout=httpx.Timeout(10, read=read_timeout),
             transport=transport,
         )
 
@@ -147,6 +154,7 @@ class Agent:
         self._audit_shipped = 0
         self._confirm: set[str] = set()
         self._stop = threading.Event()
+        self.refused = threading.Event()  # the hub refused the token: nothing more to do
         self._wake_forward = threading.Event()
         self._threads: list[threading.Thread] = []
         self.core.store.subscribe(self._observe)
@@ -213,6 +221,7 @@ class Agent:
                     delay = 0.5
                 except PermissionError:
                     log.critical("the hub refused this agent's token; stopping %s", name)
+                    self.refused.set()
                     return
                 except (httpx.HTTPError, OSError) as exc:
                     log.warning(
@@ -404,19 +413,23 @@ class Agent:
         self._audit_shipped = int(answer["seq"])
 
     def forward(self) -> int:
-        """Send every event the hub lacks; how many were sent."""
+        """Send every event the hub lacks; how many were sent. A task is forgotten once it
+        ended and the hub has all its events, judged on one snapshot of it taken before
+        sending (it may end while the answer travels)."""
         batches = []
-        versions: dict[str, int] = {}
+        sent: dict[str, int] = {}  # events of each task as sent
+        ended: set[str] = set()  # tasks that had ended when looked at
+        done: set[str] = set()  # ... and that the hub had entirely already
         for task_id, acked in self.outbox.pending().items():
-            events = self.core.store.events(task_id)
-            versions[task_id] = len(events)
-            if len(events) > acked:
-                batches.append(_batch(task_id, acked + 1, events[acked:]))
-        done = {
-            t
-            for t, acked in self.outbox.pending().items()
-            if versions.get(t) == acked and self.core.store.owner_and_state(t)[1].terminal
-        }
+            task = self.core.store.get(task_id)
+            sent[task_id] = task.version
+            if task.state.terminal:
+                ended.add(task_id)
+            if task.version > acked:
+                events = self.core.store.events(task_id)[acked : task.version]
+                batches.append(_batch(task_id, acked + 1, events))
+            elif task_id in ended:
+                done.add(task_id)
         self.ship_audit()
         if not batches:
             if done:
@@ -424,12 +437,8 @@ class Agent:
             return 0
         answer = self.link.call("/api/v1/agent/events", {"tasks": batches})
         hub = {str(k): int(v) for k, v in answer.get("versions", {}).items()}
-        ended = {
-            t
-            for t, v in hub.items()
-            if v == versions.get(t) and self.core.store.owner_and_state(t)[1].terminal
-        }
-        self.outbox.update(hub, forget=ended | done)
+        done |= {t for t, v in hub.items() if t in ended and v == sent.get(t)}
+        self.outbox.update(hub, forget=done)
         return sum(len(b["events"]) for b in batches)
 
 

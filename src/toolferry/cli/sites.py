@@ -120,6 +120,12 @@ def agent(
         signal.signal(sig, lambda *_: stopped.set())
     runner.start()
     err().print(f"agent of site {escape(site.name)} connected to {escape(hub_url)}")
-    stopped.wait()
+    while not stopped.wait(0.5):
+        if runner.refused.is_set():
+            runner.stop()
+            raise CliError(
+                f"the hub at {hub_url} refused the token: enrol the site again "
+                "(`toolferry site add`) or check --token"
+            )
     runner.stop()
     err().print("agent stopped")

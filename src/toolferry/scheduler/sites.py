@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,6 +75,9 @@ def _parse(field: str, url: str) -> DatasetUrl:
         raise InvalidTask(field, str(exc)) from None
 
 
+CANCEL_REPEAT_S = 10.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Handout:
     tasks: list[Task]
@@ -95,6 +99,7 @@ class SiteService:
         self.offline_after = offline_after
         self.redeliver_after = redeliver_after
         self._changed = threading.Condition()
+        self._cancels_sent: dict[str, float] = {}  # task id → when last sent to its agent
         tasks.subscribe(self._on_change)
 
     def _on_change(self, task: Task) -> None:
@@ -125,9 +130,15 @@ class SiteService:
         try:
             record = self.sites.get(name)
         except NotFound:
-            raise InvalidTask(
-                "resources.backend_parameters.site", f"no site {name!r} is enrolled at this hub"
-            ) from None
+            field = next(
+                (
+                    f"inputs[{i}].url"
+                    for i, inp in enumerate(spec.inputs)
+                    if is_dataset_url(inp.url)
+                ),
+                "resources.backend_parameters.site",
+            )
+            raise InvalidTask(field, f"no site {name!r} is enrolled at this hub") from None
         datasets = {d.get("name") for d in record.info.get("datasets", [])}
         for i, inp in enumerate(spec.inputs):
             if inp.content is None and is_dataset_url(inp.url):
@@ -150,13 +161,14 @@ class SiteService:
             return None
         if task.state.terminal:
             return task
-        if not self.sites.delivered(task.id):
+        site = str(task.spec.backend_parameter("site"))
+        if task.state is State.QUEUED and self.sites.withhold(task.id, site):
             try:
                 return self.tasks.append(
                     Event.state(task.id, State.CANCELED, "canceled by the user")
                 )
             except InvalidTransition:
-                pass  # handed out meanwhile
+                return self.tasks.get(task.id)  # it ended meanwhile
         self.sites.request_cancel(task.id)
         return self.tasks.get(task.id)
 
@@ -174,7 +186,7 @@ class SiteService:
         deadline = now() + timedelta(seconds=wait_s)
         while True:
             handed = self.sites.hand_out(site, limit=limit, redeliver_after=self.redeliver_after)
-            cancels = self.sites.cancel_requests(site)
+            cancels = self._due(self.sites.cancel_requests(site))
             decisions = self.sites.decisions(site)
             left = (deadline - now()).total_seconds()
             if handed or cancels or decisions or left <= 0:
@@ -182,6 +194,21 @@ class SiteService:
             with self._changed:
                 # Tasks queued by another replica wake nobody here: look again within 1 s.
                 self._changed.wait(min(left, 1.0))
+
+    def _due(self, cancels: list[str]) -> list[str]:
+        """Cancel requests to send now: each again only after CANCEL_REPEAT_S (the agent
+        carries one out and reports; repeating it at once would only spin)."""
+        at = time.monotonic()
+        due = [
+            t
+            for t in cancels
+            if at - self._cancels_sent.get(t, -CANCEL_REPEAT_S) >= CANCEL_REPEAT_S
+        ]
+        for task_id in due:
+            self._cancels_sent[task_id] = at
+        for task_id in set(self._cancels_sent) - set(cancels):
+            del self._cancels_sent[task_id]
+        return due
 
     def receive(self, site: str, batches: list[dict[str, Any]]) -> dict[str, int]:
         """Append the events of each task the agent sent; return how many events the hub has

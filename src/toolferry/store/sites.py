@@ -155,6 +155,25 @@ class SqlSiteStore:
                 .values(confirmed=True)
             )
 
+    def withhold(self, task_id: str, site: str) -> bool:
+        """Make sure the task is never handed out (to cancel it at the hub); False when it
+        was handed out already (then only its agent may end it). One insert decides it, so
+        a cancel and a hand-out racing each other cannot both win."""
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(site_deliveries).values(
+                        task_id=task_id,
+                        site=site,
+                        delivered_at=now(),
+                        confirmed=True,
+                        cancel_requested=True,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
     def delivered(self, task_id: str) -> bool:
         """Whether the task was handed to its site's agent (only the agent ends it then)."""
         with self._db.read() as conn:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.integration.federation.linkcut import Link
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +44,7 @@ class Federation:
     agents: dict[str, subprocess.Popen[bytes]]
     client: httpx.Client
     logs: list[Any]
+    link: Link | None = None  # partner-a's agent reaches the hub through it
 
     def log(self, name: str) -> Any:
         handle = (self.root / name).open("ab")
@@ -136,7 +138,9 @@ def federation(
         "partner-a": site_toml(root, "partner-a", "adni", "max_cpu_cores = 2"),
         "partner-b": site_toml(root, "partner-b", "ukb", f'allowed_images = ["{DIGEST}"]'),
     }
+    fed.link = Link(port)
     for name, config in configs.items():
+        hub_url = f"http://127.0.0.1:{fed.link.port}" if name == "partner-a" else fed.url
         token = subprocess.run(
             [TOOLFERRY, "site", "add", name],
             env=fed.env(),
@@ -146,7 +150,7 @@ def federation(
         ).stdout.strip()
         log = fed.log(f"agent-{name}.log")
         fed.agents[name] = subprocess.Popen(
-            [TOOLFERRY, "agent", "--hub", fed.url, "--token", token, "--config", str(config)],
+            [TOOLFERRY, "agent", "--hub", hub_url, "--token", token, "--config", str(config)],
             stdout=log,
             stderr=log,
         )
@@ -166,6 +170,7 @@ def federation(
             except subprocess.TimeoutExpired:
                 proc.kill()
         fed.client.close()
+        fed.link.close()
         for handle in fed.logs:
             handle.close()
 
@@ -254,3 +259,34 @@ def test_a_hub_killed_mid_task_loses_and_repeats_nothing(federation: Federation)
     assert task["state"] == "COMPLETE", task
     assert len(task["logs"]) == 1
     assert task["logs"][0]["logs"][0]["stdout"] == "4 /data/scores.csv\n"
+
+
+def test_a_cut_link_loses_and_duplicates_nothing(federation: Federation) -> None:
+    assert federation.link is not None
+    body = count_lines("partner-a", "adni")
+    body["executors"] = [
+        {"image": IMAGE, "command": ["sh", "-c", "sleep 2; wc -l /data/scores.csv"]}
+    ]
+    before = [federation.submit(body) for _ in range(4)]
+    federation.wait(before[0], {"RUNNING"})
+    federation.link.cut()
+    try:
+        during = [federation.submit(body) for _ in range(3)]  # wait at the hub meanwhile
+        deadline = time.monotonic() + 30
+        while True:  # the hub notices the silence
+            site = federation.client.get("/api/v1/sites/partner-a").json()
+            if not site["online"]:
+                break
+            assert time.monotonic() < deadline, "the site never went offline"
+            time.sleep(0.5)
+        assert {federation.client.get(f"{TES}/tasks/{t}").json()["state"] for t in during} == {
+            "QUEUED"
+        }
+    finally:
+        federation.link.restore()
+    for task_id in before + during:
+        task = federation.wait(task_id, timeout=90)
+        assert task["state"] == "COMPLETE", task
+        assert len(task["logs"]) == 1, task["logs"]
+        assert [e["stdout"] for e in task["logs"][0]["logs"]] == ["4 /data/scores.csv\n"]
+    assert federation.client.get("/api/v1/sites/partner-a").json()["online"] is True

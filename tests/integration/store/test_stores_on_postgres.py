@@ -9,6 +9,7 @@ from tests.unit.store.contract.credentials import CredentialStoreContract
 from tests.unit.store.contract.environments import EnvironmentStoreContract
 from tests.unit.store.contract.tasks import TaskStoreContract
 from tests.unit.store.contract.test_replicas_contract import ReplicaStoreContract
+from tests.unit.store.contract.test_sites_contract import SiteStoreContract
 
 from toolferry.store.db import Database
 from toolferry.store.tables import metadata
@@ -27,6 +28,10 @@ class TestEnvironmentStoreOnPostgres(EnvironmentStoreContract):
 
 
 class TestReplicaStoreOnPostgres(ReplicaStoreContract):
+    pass
+
+
+class TestSiteStoreOnPostgres(SiteStoreContract):
     pass
 
 

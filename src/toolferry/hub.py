@@ -162,7 +162,11 @@ class Hub:
             default_runtime=self.runtime_choice[0] if self.runtime_choice[0] in runtimes else None,
             unavailable=unavailable,
             transfers=wiring.transfers(s, self.files, storages),
-            access_checks={
+            # hub:// spaces belong to users; a data site's hub:// is the central hub's, which
+            # checked them at submission.
+            access_checks={}
+            if any("hub" in extra.schemes for extra in storages)
+            else {
                 "hub": lambda url, user, admin: self.files.check_access(url, user, is_admin=admin)
             },
             credentials=wiring.credential_resolver(s, self.user_credentials),

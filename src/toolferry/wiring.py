@@ -37,17 +37,17 @@ def storage_router(
     e.g. a data site's datasets)."""
     attempts, timeout = s.transfer_attempts, s.transfer_timeout_s
     backoff = tuple(0.5 * 2**i for i in range(attempts - 1))
-    return StorageRouter(
-        [
-            *extra,
-            FileStorage(s.allowed_dirs),
-            HttpStorage(timeout=timeout, backoff=backoff),
-            S3Storage(s.s3_endpoint_url, s.s3_region, timeout=timeout, attempts=attempts),
-            WebdavStorage(timeout=timeout, attempts=attempts),
-            FtpStorage(timeout=timeout, attempts=attempts),
-            HubFileStorage(files),
-        ]
-    )
+    claimed = {scheme for storage in extra for scheme in storage.schemes}
+    built_in: list[Storage] = [
+        FileStorage(s.allowed_dirs),
+        HttpStorage(timeout=timeout, backoff=backoff),
+        S3Storage(s.s3_endpoint_url, s.s3_region, timeout=timeout, attempts=attempts),
+        WebdavStorage(timeout=timeout, attempts=attempts),
+        FtpStorage(timeout=timeout, attempts=attempts),
+        HubFileStorage(files),
+    ]
+    # An extra storage replaces the built-in one of its scheme (an agent's hub:// is remote).
+    return StorageRouter([*extra, *(b for b in built_in if not set(b.schemes) & claimed)])
 
 
 def transfers(s: Settings, files: HubFileStore, extra: Sequence[Storage] = ()) -> Transfers:

@@ -41,6 +41,7 @@ from toolferry.hub import Hub
 from toolferry.security.audit import AuditKind, AuditLog
 from toolferry.security.identity import Identity
 from toolferry.storage.dataset import DatasetStorage
+from toolferry.storage.hubremote import RemoteHubFiles
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,10 @@ class HubLink:
     ) -> None:
         """``read_timeout``: longer than a long-poll lasts (20 s), short enough that a
         connection whose link died silently is given up soon."""
+        self.url = url.rstrip("/")
+        self.token = token
         self._client = httpx.Client(
-            base_url=url.rstrip("/"),
+            base_url=self.url,
             headers={
                 "authorization": f"Bearer {token}",
                 "user-agent": f"toolferry-agent/{__version__}",
@@ -142,9 +145,11 @@ class Agent:
         self.link = link
         self.heartbeat_s = heartbeat_s
         self.poll_wait_s = poll_wait_s
+        # hub:// inputs and outputs (files users sent with their tasks) go through the hub.
+        self.hub_files = RemoteHubFiles(link.url, link.token)
         self.core = Hub(
             config.settings.model_copy(update={"data_dir": config.data_dir}),
-            storages=[DatasetStorage(config.name, config.datasets)],
+            storages=[DatasetStorage(config.name, config.datasets), self.hub_files],
         )
         # Events the hub has, per task; tasks held for approval; what the audit log recorded.
         self.outbox = Ledger(config.data_dir / "outbox.json")
@@ -180,6 +185,7 @@ class Agent:
             thread.join(timeout=5)
         self.core.close()
         self.audit.close()
+        self.hub_files.close()
         self.link.close()
 
     def _observe(self, task: Task) -> None:

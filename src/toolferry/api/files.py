@@ -161,38 +161,7 @@ def router() -> APIRouter:
         Parent directories are created as needed.
         """
         _visible(store, space, who)
-        if sha256 is not None and not _HEX64.fullmatch(sha256):
-            raise HTTPException(400, "X-Content-SHA256: must be 64 hex digits")
-        try:
-            if directory:
-                return _file_out(space, await run_in_threadpool(store.make_dir, space, path))
-            with store.writing(space, path, sha256=sha256) as writer:
-                pending = bytearray()
-                async for chunk in request.stream():
-                    pending += chunk
-                    if len(pending) >= CHUNK:
-                        await run_in_threadpool(writer.write, bytes(pending))
-                        pending.clear()
-                if pending:
-                    await run_in_threadpool(writer.write, bytes(pending))
-        except BadPath as exc:
-            raise _bad_path(exc) from None
-        except NoSuchSpace:
-            raise _not_found(space) from None
-        except ChecksumMismatch as exc:
-            raise HTTPException(400, f"X-Content-SHA256: {exc}") from None
-        except ClientDisconnect:
-            raise HTTPException(400, "the upload was cut off; nothing was kept") from None
-        except OSError as exc:
-            reason = (exc.strerror or type(exc).__name__).lower()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise HTTPException(507, f"the hub's file store is full: {reason}") from None
-            # A directory where the file should go, or a file where a directory should.
-            raise HTTPException(409, f"path: cannot write {path!r}: {reason}") from None
-        stored = StoredFile(
-            path=path.removesuffix("/"), size=writer.size, sha256=writer.hexdigest()
-        )
-        return _file_out(space, stored)
+        return await receive_file(store, space, path, request, sha256=sha256, directory=directory)
 
     @api.get(
         "/{space}",
@@ -231,19 +200,7 @@ def router() -> APIRouter:
         """The file's content, with Content-Length, ETag and Last-Modified; a `Range` header
         asks for part of it (206)."""
         _visible(store, space, who)
-        try:
-            host = store.path_in(space, path)
-        except BadPath as exc:
-            raise _bad_path(exc) from None
-        except NoSuchSpace:
-            raise _not_found(space) from None
-        try:
-            found = host.is_file()
-        except OSError:  # e.g. a path through a file ("a.txt/b")
-            found = False
-        if not found:
-            raise HTTPException(404, f"no file {path!r} in space {space!r}")
-        return FileResponse(host, media_type="application/octet-stream")
+        return send_file(store, space, path)
 
     @api.delete(
         "/{space}",
@@ -263,6 +220,65 @@ def router() -> APIRouter:
         return Response(status_code=204)
 
     return api
+
+
+async def receive_file(
+    store: HubFileStore,
+    space: str,
+    path: str,
+    request: Request,
+    *,
+    sha256: str | None,
+    directory: bool,
+) -> dict[str, Any]:
+    """Store the request's body as ``path`` in ``space`` (see the upload route)."""
+    if sha256 is not None and not _HEX64.fullmatch(sha256):
+        raise HTTPException(400, "X-Content-SHA256: must be 64 hex digits")
+    try:
+        if directory:
+            return _file_out(space, await run_in_threadpool(store.make_dir, space, path))
+        with store.writing(space, path, sha256=sha256) as writer:
+            pending = bytearray()
+            async for chunk in request.stream():
+                pending += chunk
+                if len(pending) >= CHUNK:
+                    await run_in_threadpool(writer.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await run_in_threadpool(writer.write, bytes(pending))
+    except BadPath as exc:
+        raise _bad_path(exc) from None
+    except NoSuchSpace:
+        raise _not_found(space) from None
+    except ChecksumMismatch as exc:
+        raise HTTPException(400, f"X-Content-SHA256: {exc}") from None
+    except ClientDisconnect:
+        raise HTTPException(400, "the upload was cut off; nothing was kept") from None
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise HTTPException(507, f"the hub's file store is full: {reason}") from None
+        # A directory where the file should go, or a file where a directory should.
+        raise HTTPException(409, f"path: cannot write {path!r}: {reason}") from None
+    stored = StoredFile(path=path.removesuffix("/"), size=writer.size, sha256=writer.hexdigest())
+    return _file_out(space, stored)
+
+
+def send_file(store: HubFileStore, space: str, path: str) -> FileResponse:
+    """The file ``path`` of ``space`` (see the download route)."""
+    try:
+        host = store.path_in(space, path)
+    except BadPath as exc:
+        raise _bad_path(exc) from None
+    except NoSuchSpace:
+        raise _not_found(space) from None
+    try:
+        found = host.is_file()
+    except OSError:  # e.g. a path through a file ("a.txt/b")
+        found = False
+    if not found:
+        raise HTTPException(404, f"no file {path!r} in space {space!r}")
+    return FileResponse(host, media_type="application/octet-stream")
 
 
 def install(app: FastAPI) -> None:

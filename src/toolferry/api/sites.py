@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from toolferry.api import errors
+from toolferry.api.files import receive_file, send_file
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
 from toolferry.domain.errors import Forbidden, NotFound
@@ -17,6 +20,7 @@ from toolferry.domain.task import Task
 from toolferry.scheduler.sites import SiteService
 from toolferry.security.audit import verify
 from toolferry.security.identity import Identity
+from toolferry.storage.hubfiles import hub_url
 from toolferry.store import codec
 from toolferry.store.sites import SiteRecord
 
@@ -210,6 +214,61 @@ def router() -> APIRouter:
             "records": records,
             "problems": [str(p) for p in verify(records) if not p.is_warning],
         }
+
+    @api.get(
+        "/api/v1/agent/files/{space}/{path:path}",
+        summary="Agent: read an input from the hub's file store",
+        response_class=FileResponse,
+        responses={401: _ERROR, 404: _ERROR},
+    )
+    def agent_download(
+        space: str, path: str, site: AgentSite, sites: Sites, request: Request
+    ) -> FileResponse:
+        """Only files a task of the site names as an input (or inside one)."""
+        if not sites.may_transfer(site, hub_url(space, path), write=False):
+            raise HTTPException(404, f"no input of this site's tasks is {hub_url(space, path)}")
+        return send_file(request.app.state.hub.files, space, path)
+
+    @api.get(
+        "/api/v1/agent/files/{space}",
+        summary="Agent: list an input folder in the hub's file store",
+        responses={401: _ERROR, 404: _ERROR},
+    )
+    def agent_list(
+        space: str, site: AgentSite, sites: Sites, request: Request, under: str = ""
+    ) -> dict[str, Any]:
+        """The files below ``under`` (a folder a task of the site names as an input)."""
+        if not sites.may_transfer(site, hub_url(space, under), write=False):
+            raise HTTPException(404, f"no input of this site's tasks is {hub_url(space, under)}")
+        prefix = under.strip("/")
+        files = [
+            {"path": f.path, "size": f.size}
+            for f in request.app.state.hub.files.list(space)
+            if not prefix or f.path == prefix or f.path.startswith(prefix + "/")
+        ]
+        return {"files": files}
+
+    @api.put(
+        "/api/v1/agent/files/{space}/{path:path}",
+        summary="Agent: write an output into the hub's file store",
+        status_code=201,
+        responses={400: _ERROR, 401: _ERROR, 404: _ERROR, 409: _ERROR, 507: _ERROR},
+    )
+    async def agent_upload(
+        space: str,
+        path: str,
+        site: AgentSite,
+        sites: Sites,
+        request: Request,
+        directory: bool = False,
+        sha256: Annotated[str | None, Header(alias="X-Content-SHA256")] = None,
+    ) -> dict[str, Any]:
+        """Only where a task of the site sends an output (or inside such a folder)."""
+        url = hub_url(space, path)
+        if not await run_in_threadpool(sites.may_transfer, site, url, write=True):
+            raise HTTPException(404, f"no output of this site's tasks goes to {url}")
+        store = request.app.state.hub.files
+        return await receive_file(store, space, path, request, sha256=sha256, directory=directory)
 
     @api.get(
         "/api/v1/approvals", summary="Tasks waiting for your decision", responses={401: _ERROR}

@@ -76,6 +76,7 @@ def _parse(field: str, url: str) -> DatasetUrl:
 
 
 CANCEL_REPEAT_S = 10.0
+_OPEN = frozenset(s for s in State if not s.terminal)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,6 +239,20 @@ class SiteService:
                 task = self.tasks.get(task_id)
             versions[task_id] = task.version
         return versions
+
+    def may_transfer(self, site: str, url: str, *, write: bool) -> bool:
+        """Whether the site's agent may read (an input) or write (an output) ``url`` of the
+        hub's file store: only for a task of that site, not ended, that names it (or a
+        folder above it)."""
+        for task in self.tasks.in_states(_OPEN, limit=100_000, site=site):
+            named = (
+                [o.url for o in task.spec.outputs]
+                if write
+                else [i.url for i in task.spec.inputs if i.url and i.content is None]
+            )
+            if any(url == u or url.startswith(u.rstrip("/") + "/") for u in named):
+                return True
+        return False
 
     # -- stewards ----------------------------------------------------------------------------------
     def stewarded_by(self, who: Identity) -> list[str]:

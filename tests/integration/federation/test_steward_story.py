@@ -165,15 +165,38 @@ def run_args(name: str) -> list[str]:
 
 
 def test_the_steward_approves_and_the_result_comes_back(story: Story) -> None:
-    investigator = story.popen("alice", *run_args("approved-study"))
+    # A local file goes with the task and the result file comes back to this machine, both
+    # through the hub's file store (the site reaches them only because its task names them).
+    notes = story.root / "notes.txt"
+    notes.write_text("analysed at the partner\n")
+    result = story.root / "result" / "counts.txt"
+    investigator = story.popen(
+        "alice",
+        "run",
+        "--name",
+        "approved-study",
+        "-i",
+        "/data/scores.csv=dataset://partner-c/adni/scores.csv",
+        "-i",
+        f"/in/notes.txt={notes}",
+        "-o",
+        f"/out/counts.txt={result}",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "wc -l /data/scores.csv | tee /out/counts.txt; cat /in/notes.txt >> /out/counts.txt",
+    )
     (item,) = [i for i in story.waiting("carol", 1) if i["owner"] == "alice"]
     assert item["site"] == "partner-c"
-    assert item["inputs"] == ["dataset://partner-c/adni/scores.csv"]
+    assert item["inputs"][0] == "dataset://partner-c/adni/scores.csv"
+    assert item["inputs"][1].startswith("hub://")
     assert story.cli("alice", "approvals", "list", "--json").stdout.strip() == "[]"  # not hers
     story.cli("carol", "approvals", "approve", item["id"])
     stdout, stderr = investigator.communicate(timeout=120)
     assert investigator.returncode == 0, stderr
     assert stdout == "3 /data/scores.csv\n"
+    assert result.read_text() == "3 /data/scores.csv\nanalysed at the partner\n"
 
 
 def test_a_rejected_task_ends_with_the_stewards_reason(story: Story) -> None:

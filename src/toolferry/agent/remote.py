@@ -24,8 +24,9 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import asdict, replace
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -33,10 +34,17 @@ from toolferry import __version__
 from toolferry.agent.site_config import SiteConfig
 from toolferry.domain.environment import Review
 from toolferry.domain.errors import InvalidTask, NotFound
-from toolferry.domain.events import Event
-from toolferry.domain.site_policy import ImageFacts, Refusal, check_task, is_dataset_url
+from toolferry.domain.events import Event, EventKind
+from toolferry.domain.rules import has_wildcard
+from toolferry.domain.site_policy import (
+    ImageFacts,
+    Refusal,
+    check_task,
+    is_dataset_url,
+    outputs_within,
+)
 from toolferry.domain.states import State
-from toolferry.domain.task import Resources, Task, spec_from_dict
+from toolferry.domain.task import FileType, Output, Resources, Task, spec_from_dict
 from toolferry.hub import Hub
 from toolferry.security.audit import AuditKind, AuditLog
 from toolferry.security.identity import Identity
@@ -147,14 +155,22 @@ class Agent:
         self.poll_wait_s = poll_wait_s
         # hub:// inputs and outputs (files users sent with their tasks) go through the hub.
         self.hub_files = RemoteHubFiles(link.url, link.token)
+        # Outputs under review wait in the airlock folder, which tasks may write as file://.
+        self.airlock_dir = config.data_dir / "airlock"
+        settings = config.settings.model_copy(
+            update={
+                "data_dir": config.data_dir,
+                "file_allowed_dirs": [*config.settings.file_allowed_dirs, self.airlock_dir],
+            }
+        )
         self.core = Hub(
-            config.settings.model_copy(update={"data_dir": config.data_dir}),
-            storages=[DatasetStorage(config.name, config.datasets), self.hub_files],
+            settings, storages=[DatasetStorage(config.name, config.datasets), self.hub_files]
         )
         # Events the hub has, per task; tasks held for approval; what the audit log recorded.
         self.outbox = Ledger(config.data_dir / "outbox.json")
         self.pending = Ledger(config.data_dir / "approvals.json")
         self.audited = Ledger(config.data_dir / "audited.json")
+        self.airlock = Ledger(config.data_dir / "airlock.json")  # task → its real outputs
         self.audit = AuditLog(config.data_dir / "audit.log", config.name)
         self._audit_shipped = 0
         self._confirm: set[str] = set()
@@ -283,6 +299,8 @@ class Agent:
             self.cancel(str(task_id))
         for decision in answer.get("decisions", []):
             self.decide(decision)
+        for decision in answer.get("outputs", []):
+            self.release(decision)
 
     def take(self, doc: dict[str, Any]) -> None:
         """Store a task the hub handed out, hold it for a steward's approval, or refuse it
@@ -354,9 +372,15 @@ class Agent:
         )
         params = dict((spec.resources.backend_parameters if spec.resources else None) or {})
         params.pop("site", None)
+        outputs = spec.outputs
+        if self.config.policy.output_review and outputs:
+            outputs = tuple(
+                replace(o, url=self._airlock_url(task_id, i, o)) for i, o in enumerate(outputs)
+            )
         local = replace(
             spec,
             inputs=inputs,
+            outputs=outputs,
             resources=replace(spec.resources or Resources(), backend_parameters=params or None),
         )
         try:
@@ -372,6 +396,8 @@ class Agent:
             notes=tuple(notes),
         )
         self.outbox.track(task_id, 1)  # the hub has its QUEUED already
+        if outputs is not spec.outputs:
+            self.airlock.put(task_id, {"outputs": [asdict(o) for o in spec.outputs]})
         self.core.store.create(task)
         log.info("took task %s of %s", task_id, who.user)
 
@@ -403,6 +429,85 @@ class Agent:
         self._wake_forward.clear()
         self.forward()
 
+    # -- the airlock ---------------------------------------------------------------------------
+    def _airlock_url(self, task_id: str, index: int, output: Output) -> str:
+        folder = self.airlock_dir / task_id / str(index)
+        if output.type is FileType.DIRECTORY or has_wildcard(output.path):
+            return folder.as_uri()
+        return (folder / PurePosixPath(output.path).name).as_uri()
+
+    def _report_held(self, task: Task) -> None:
+        """Tell the hub (once) which outputs wait for review, with their sizes."""
+        entry = self.airlock.pending()[task.id]
+        if entry.get("reported"):
+            return
+        root = self.airlock_dir / task.id
+        files = [
+            {"path": str(p.relative_to(root)), "size": p.stat().st_size}
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        ]
+        self.link.call("/api/v1/agent/outputs", {"task_id": task.id, "files": files})
+        self.airlock.put(task.id, {**entry, "reported": True, "files": files})
+
+    def release(self, decision: dict[str, str]) -> None:
+        """Carry out a steward's decision on held outputs (idempotent)."""
+        task_id, steward = decision["id"], decision["steward"]
+        entry = self.airlock.pending().get(task_id)
+        if entry is None or not entry.get("reported"):
+            return
+        if not self.config.policy.is_steward(steward):
+            log.warning(
+                "ignoring a decision on outputs of %s by %s, who is no steward here",
+                task_id,
+                steward,
+            )
+            return
+        task = self.core.store.get(task_id)
+        reason = decision.get("reason", "")
+        if decision["decision"] == "released":
+            refusal = outputs_within(
+                [int(f["size"]) for f in entry.get("files", [])], self.config.policy
+            )
+            if refusal is None:
+                self._upload_held(task, entry)
+                self.audit.append(
+                    AuditKind.OUTPUT_RELEASE,
+                    task_id=task_id,
+                    actor=steward,
+                    details={"files": len(entry.get("files", [])), "reason": reason},
+                )
+                # Its stage-out and end go to the hub now, naming where the outputs went.
+                self.airlock.put(task_id, {**entry, "released": True})
+                self._wake_forward.set()
+                return
+            reason = str(refusal)
+        self.audit.append(
+            AuditKind.OUTPUT_REJECT, task_id=task_id, actor=steward, details={"reason": reason}
+        )
+        end = Event.state(
+            task_id,
+            State.SYSTEM_ERROR,
+            f"outputs kept at site {self.config.name} by {steward}: {reason}",
+        )
+        # Right after what the hub has: the held stage-out is never sent, nothing left.
+        acked = int(self.outbox.pending().get(task_id, task.version - 1))
+        self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, acked + 1, [end])]})
+        self.outbox.update({}, forget={task_id})
+        self.airlock.forget(task_id)
+
+    def _upload_held(self, task: Task, entry: dict[str, Any]) -> None:
+        """Send each held output to where the task asked for it."""
+        lookup = self.core.site.credentials.for_owner(task.owner)
+        for i, data in enumerate(entry["outputs"]):
+            url = str(data["url"])
+            source = Path(urlsplit(task.spec.outputs[i].url).path)  # where the airlock has it
+            if not source.exists():
+                continue  # a wildcard that matched nothing, an output never written
+            self.core.site.storage.put(
+                source, url, directory=source.is_dir(), credential=lookup(url)
+            )
+
     def ship_audit(self) -> None:
         """Send the audit records the hub lacks; it refuses (409) records that do not continue
         its copy, which is how a log rewritten at the site shows."""
@@ -426,14 +531,27 @@ class Agent:
         sent: dict[str, int] = {}  # events of each task as sent
         ended: set[str] = set()  # tasks that had ended when looked at
         done: set[str] = set()  # ... and that the hub had entirely already
+        airlock = self.airlock.pending()
         for task_id, acked in self.outbox.pending().items():
             task = self.core.store.get(task_id)
-            sent[task_id] = task.version
-            if task.state.terminal:
+            events = self.core.store.events(task_id)[: task.version]
+            entry = airlock.get(task_id)
+            upto = task.version
+            if entry is not None and not entry.get("released"):
+                # Stage-out and the end wait for a steward's look at the outputs.
+                upto = next(
+                    (i for i, e in enumerate(events) if e.kind is EventKind.OUTPUT_UPLOADED),
+                    upto - 1 if task.state in _REVIEWED else upto,
+                )
+                if task.state in _REVIEWED:
+                    self._report_held(task)
+            elif entry is not None:
+                events = _released(events, task, entry)
+            sent[task_id] = upto
+            if task.state.terminal and upto == task.version:
                 ended.add(task_id)
-            if task.version > acked:
-                events = self.core.store.events(task_id)[acked : task.version]
-                batches.append(_batch(task_id, acked + 1, events))
+            if upto > acked:
+                batches.append(_batch(task_id, acked + 1, events[acked:upto]))
             elif task_id in ended:
                 done.add(task_id)
         self.ship_audit()
@@ -445,6 +563,8 @@ class Agent:
         hub = {str(k): int(v) for k, v in answer.get("versions", {}).items()}
         done |= {t for t, v in hub.items() if t in ended and v == sent.get(t)}
         self.outbox.update(hub, forget=done)
+        for task_id in done & set(airlock):
+            self.airlock.forget(task_id)
         return sum(len(b["events"]) for b in batches)
 
 
@@ -486,3 +606,22 @@ def _jsonable(value: Any) -> Any:
 
 def _caller(doc: dict[str, Any]) -> Identity:
     return Identity(user=str(doc["owner"]), groups=frozenset(doc.get("groups", [])))
+
+
+def _released(events: list[Event], task: Task, entry: dict[str, Any]) -> list[Event]:
+    """``events`` with each held output's airlock URL replaced by where it was released to."""
+    moved = [
+        (o.url, str(d["url"])) for o, d in zip(task.spec.outputs, entry["outputs"], strict=True)
+    ]
+    result = []
+    for event in events:
+        url = event.data.get("url") if event.kind is EventKind.OUTPUT_UPLOADED else None
+        for local, real in moved:
+            if isinstance(url, str) and (url == local or url.startswith(local.rstrip("/") + "/")):
+                event = replace(event, data={**event.data, "url": real + url[len(local) :]})
+                break
+        result.append(event)
+    return result
+
+
+_REVIEWED = frozenset({State.COMPLETE, State.EXECUTOR_ERROR})  # ends whose outputs are reviewed

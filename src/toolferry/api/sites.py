@@ -66,6 +66,11 @@ class AuditIn(BaseModel):
     records: list[dict[str, Any]]
 
 
+class HeldIn(BaseModel):
+    task_id: str
+    files: list[dict[str, Any]] = Field(description="path (in the task) and size of each")
+
+
 class DecisionIn(BaseModel):
     reason: str = Field(default="", description="Why (required to reject).")
 
@@ -179,6 +184,7 @@ def router() -> APIRouter:
             ],
             "cancel": handout.cancel,
             "decisions": handout.decisions,
+            "outputs": handout.outputs,
         }
 
     @api.post("/api/v1/agent/events", summary="Agent: send task events", responses={401: _ERROR})
@@ -269,6 +275,41 @@ def router() -> APIRouter:
             raise HTTPException(404, f"no output of this site's tasks goes to {url}")
         store = request.app.state.hub.files
         return await receive_file(store, space, path, request, sha256=sha256, directory=directory)
+
+    @api.post(
+        "/api/v1/agent/outputs",
+        summary="Agent: outputs held for review",
+        responses={401: _ERROR, 404: _ERROR},
+    )
+    def outputs_held(body: HeldIn, site: AgentSite, sites: Sites) -> dict[str, str]:
+        """The site holds these outputs of the task until a steward releases them."""
+        sites.hold(site, body.task_id, body.files)
+        return {"id": body.task_id, "state": "held"}
+
+    @api.get("/api/v1/outputs", summary="Outputs waiting for your review", responses={401: _ERROR})
+    def held_outputs(who: Who, sites: Sites) -> list[dict[str, Any]]:
+        """Outputs held at sites where you are a steward: each task's files and sizes."""
+        return sites.held_outputs(who)
+
+    @api.post(
+        "/api/v1/outputs/{task_id}:release",
+        summary="Release held outputs",
+        responses={401: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    def release(task_id: str, body: DecisionIn, who: Who, sites: Sites) -> dict[str, str]:
+        """The site uploads them to the task's output URLs and the task ends."""
+        sites.decide_outputs(task_id, who, release=True, reason=body.reason)
+        return {"id": task_id, "decision": "released"}
+
+    @api.post(
+        "/api/v1/outputs/{task_id}:reject",
+        summary="Reject held outputs",
+        responses={400: _ERROR, 401: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    def reject_outputs(task_id: str, body: DecisionIn, who: Who, sites: Sites) -> dict[str, str]:
+        """Nothing leaves the site; the task ends SYSTEM_ERROR with your reason."""
+        sites.decide_outputs(task_id, who, release=False, reason=body.reason)
+        return {"id": task_id, "decision": "rejected"}
 
     @api.get(
         "/api/v1/approvals", summary="Tasks waiting for your decision", responses={401: _ERROR}

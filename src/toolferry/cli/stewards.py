@@ -14,11 +14,17 @@ from rich.text import Text
 from toolferry.cli.output import CliError, err, out, print_json
 from toolferry.cli.session import session
 
-__all__ = ["approvals", "audit"]
+__all__ = ["approvals", "audit", "outputs"]
 
 approvals = typer.Typer(
     name="approvals",
     help="Tasks waiting at your sites for a steward's approval: list, approve, reject.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+outputs = typer.Typer(
+    name="outputs",
+    help="Outputs held at your sites until a steward releases them (the airlock).",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -82,6 +88,53 @@ def reject(
 ) -> None:
     """Refuse the task: it ends CANCELED with your reason."""
     _decide(ctx, task_id, "reject", reason)
+
+
+@outputs.command("list")
+def list_outputs(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Held outputs waiting for your review, with their sizes."""
+    with session(ctx) as s:
+        items = s.client.catalogue_list("outputs")
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        err().print("[dim]no outputs wait for your review[/]")
+        return
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("TASK", "SITE", "FILES"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        files = "\n".join(f"{f['path']} ({f['size']} bytes)" for f in item["files"])
+        table.add_row(Text(item["id"]), Text(item["site"]), Text(files or "-"))
+    out().print(table)
+
+
+@outputs.command("release")
+def release_outputs(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    reason: Annotated[str, typer.Option("--reason", "-r")] = "",
+) -> None:
+    """Let the outputs leave the site: they go to the task's output URLs."""
+    with session(ctx) as s:
+        s.client.catalogue("POST", f"outputs/{task_id}:release", json={"reason": reason})
+    out().print(f"{escape(task_id)}: released")
+
+
+@outputs.command("reject")
+def reject_outputs(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why: its owner reads it.")],
+) -> None:
+    """Keep the outputs at the site: the task ends SYSTEM_ERROR with your reason."""
+    with session(ctx) as s:
+        s.client.catalogue("POST", f"outputs/{task_id}:reject", json={"reason": reason})
+    out().print(f"{escape(task_id)}: rejected")
 
 
 @audit.command()

@@ -84,6 +84,7 @@ class Handout:
     tasks: list[Task]
     cancel: list[str]
     decisions: list[dict[str, str]]
+    outputs: list[dict[str, str]]  # stewards' decisions on held outputs
 
 
 class SiteService:
@@ -189,9 +190,10 @@ class SiteService:
             handed = self.sites.hand_out(site, limit=limit, redeliver_after=self.redeliver_after)
             cancels = self._due(self.sites.cancel_requests(site))
             decisions = self.sites.decisions(site)
+            outputs = self.sites.output_decisions(site)
             left = (deadline - now()).total_seconds()
-            if handed or cancels or decisions or left <= 0:
-                return Handout(tasks=handed, cancel=cancels, decisions=decisions)
+            if handed or cancels or decisions or outputs or left <= 0:
+                return Handout(tasks=handed, cancel=cancels, decisions=decisions, outputs=outputs)
             with self._changed:
                 # Tasks queued by another replica wake nobody here: look again within 1 s.
                 self._changed.wait(min(left, 1.0))
@@ -298,3 +300,25 @@ class SiteService:
                 )
             self.sites.add_audit(site, fresh)
         return self.sites.audit_head(site)
+
+    # -- airlock -----------------------------------------------------------------------------------
+    def hold(self, site: str, task_id: str, files: list[dict[str, Any]]) -> None:
+        task = self.tasks.get(task_id)
+        if task.spec.backend_parameter("site") != site:
+            raise NotFound(f"no task {task_id} at site {site}")
+        self.sites.hold(site, task_id, files)
+
+    def held_outputs(self, who: Identity) -> list[dict[str, Any]]:
+        return self.sites.held(self.stewarded_by(who))
+
+    def decide_outputs(self, task_id: str, who: Identity, *, release: bool, reason: str) -> None:
+        """A steward releases or rejects a task's held outputs; the agent carries it out."""
+        held = {h["id"]: h for h in self.held_outputs(who)}
+        if task_id not in held:
+            raise NotFound(f"no outputs of task {task_id} wait for your decision")
+        if not release and not reason.strip():
+            raise InvalidTask(
+                "reason", "say why the outputs are rejected: the task's owner reads it"
+            )
+        self.sites.decide_outputs(task_id, "released" if release else "rejected", who.user, reason)
+        self._wake()

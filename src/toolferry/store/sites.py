@@ -17,7 +17,7 @@ from toolferry.domain.task import Task
 from toolferry.security.audit import GENESIS
 from toolferry.store.db import Database
 from toolferry.store.sql import SqlTaskStore
-from toolferry.store.tables import audit_records, site_deliveries, sites, tasks
+from toolferry.store.tables import airlock, audit_records, site_deliveries, sites, tasks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,3 +295,74 @@ class SqlSiteStore:
         )
         with self._db.read() as conn:
             return [dict(r.record) for r in conn.execute(stmt).all()]
+
+    # -- airlock -----------------------------------------------------------------------------------
+    def hold(self, site: str, task_id: str, files: list[dict[str, Any]]) -> None:
+        """The site holds these outputs of the task for review (again: no change)."""
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(airlock).values(task_id=task_id, site=site, files=files, held_at=now())
+                )
+        except IntegrityError:
+            pass
+
+    def held(self, sites_: list[str]) -> list[dict[str, Any]]:
+        """Outputs waiting for a steward of these sites."""
+        if not sites_:
+            return []
+        stmt = (
+            select(airlock)
+            .where(airlock.c.site.in_(sites_), airlock.c.decision.is_(None))
+            .order_by(airlock.c.task_id)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            {
+                "id": r.task_id,
+                "site": r.site,
+                "files": list(r.files),
+                "held_at": r.held_at.isoformat(),
+            }
+            for r in rows
+        ]
+
+    def decide_outputs(self, task_id: str, decision: str, steward: str, reason: str) -> str:
+        """Record a steward's decision on held outputs once; the task's site. Conflict if
+        they are not held or decided already."""
+        with self._db.write() as conn:
+            row = conn.execute(
+                select(airlock.c.site).where(airlock.c.task_id == task_id)
+            ).one_or_none()
+            done = conn.execute(
+                update(airlock)
+                .where(airlock.c.task_id == task_id, airlock.c.decision.is_(None))
+                .values(decision=decision, decided_by=steward, reason=reason)
+            )
+            if row is None or done.rowcount != 1:
+                raise Conflict(f"task {task_id} has no outputs waiting for a decision")
+            return str(row.site)
+
+    def output_decisions(self, site: str) -> list[dict[str, str]]:
+        """Decisions on the site's held outputs whose tasks have not ended at the hub."""
+        stmt = (
+            select(airlock.c.task_id, airlock.c.decision, airlock.c.decided_by, airlock.c.reason)
+            .select_from(airlock.join(tasks, tasks.c.id == airlock.c.task_id))
+            .where(
+                airlock.c.site == site,
+                airlock.c.decision.is_not(None),
+                tasks.c.state.not_in([str(s) for s in State if s.terminal]),
+            )
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            {
+                "id": r.task_id,
+                "decision": r.decision,
+                "steward": r.decided_by,
+                "reason": r.reason or "",
+            }
+            for r in rows
+        ]

@@ -167,3 +167,17 @@ audit_records = Table(
     Column("hash", String(64), nullable=False),
     Column("record", JSON, nullable=False),
 )
+
+# Outputs a site holds until one of its stewards releases them (what the agent reported).
+airlock = Table(
+    "airlock",
+    metadata,
+    Column("task_id", String(32), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("held_at", UtcDateTime(), nullable=False),
+    Column("decision", String(16), nullable=True),
+    Column("decided_by", String(128), nullable=True),
+    Column("reason", Text, nullable=True),
+    Index("ix_airlock_site", "site"),
+)

@@ -58,6 +58,17 @@ class Story:
             [TOOLFERRY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
+    def held(self, user: str, count: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 60
+        while True:
+            items: list[dict[str, Any]] = json.loads(
+                self.cli(user, "outputs", "list", "--json").stdout
+            )
+            if len(items) >= count:
+                return items
+            assert time.monotonic() < deadline, "no outputs came to the steward"
+            time.sleep(0.3)
+
     def waiting(self, user: str, count: int) -> list[dict[str, Any]]:
         deadline = time.monotonic() + 60
         while True:
@@ -108,6 +119,8 @@ path = "{data}"
 users = ["alice"]
 [policy]
 require_approval = true
+output_review = true
+max_output_bytes = 1000
 stewards = ["carol"]
 [settings]
 runtime = "docker"
@@ -193,6 +206,15 @@ def test_the_steward_approves_and_the_result_comes_back(story: Story) -> None:
     assert item["inputs"][1].startswith("hub://")
     assert story.cli("alice", "approvals", "list", "--json").stdout.strip() == "[]"  # not hers
     story.cli("carol", "approvals", "approve", item["id"])
+    # The outputs wait in the site's airlock until carol looked at them.
+    (held,) = story.held("carol", 1)
+    assert held["id"] == item["id"]
+    assert {f["path"]: f["size"] for f in held["files"]} == {"0/counts.txt": 43}
+    assert not result.exists()
+    assert story.cli("alice", "task", "get", item["id"], "--json", check=True).stdout.count(
+        '"RUNNING"'
+    )
+    story.cli("carol", "outputs", "release", item["id"])
     stdout, stderr = investigator.communicate(timeout=120)
     assert investigator.returncode == 0, stderr
     assert stdout == "3 /data/scores.csv\n"
@@ -213,6 +235,34 @@ def test_a_rejected_task_ends_with_the_stewards_reason(story: Story) -> None:
     assert "rejected by carol" in reason and "no ethics approval" in reason, (task, stderr)
 
 
+def test_outputs_the_steward_keeps_never_leave_the_site(story: Story) -> None:
+    result = story.root / "kept.txt"
+    investigator = story.popen(
+        "alice",
+        "run",
+        "-i",
+        "/data/scores.csv=dataset://partner-c/adni/scores.csv",
+        "-o",
+        f"/out/copy.csv={result}",
+        IMAGE,
+        "--",
+        "cp",
+        "/data/scores.csv",
+        "/out/copy.csv",
+    )
+    (item,) = story.waiting("carol", 1)
+    story.cli("carol", "approvals", "approve", item["id"])
+    (held,) = story.held("carol", 1)
+    story.cli("carol", "outputs", "reject", held["id"], "--reason", "row-level data")
+    _, stderr = investigator.communicate(timeout=120)
+    assert investigator.returncode != 0
+    assert not result.exists()
+    task = json.loads(story.cli("alice", "task", "get", held["id"], "--json").stdout)
+    assert task["state"] == "SYSTEM_ERROR"
+    reason = " ".join(task["logs"][-1]["system_logs"])
+    assert "kept at site partner-c by carol: row-level data" in reason, (reason, stderr)
+
+
 def test_the_audit_log_verifies_and_tampering_shows(story: Story) -> None:
     log = story.root / "agent" / "audit.log"
     deadline = time.monotonic() + 30
@@ -224,7 +274,14 @@ def test_the_audit_log_verifies_and_tampering_shows(story: Story) -> None:
         time.sleep(0.5)
     assert "intact" in held.stdout
     kinds = [json.loads(line)["kind"] for line in log.read_text().splitlines()]
-    for kind in ("approval", "task_start", "data_access", "task_end"):
+    for kind in (
+        "approval",
+        "task_start",
+        "data_access",
+        "task_end",
+        "output_release",
+        "output_reject",
+    ):
         assert kind in kinds, kinds
     assert "intact" in story.cli("carol", "audit", "verify", str(log)).stdout
     tampered = story.root / "tampered.log"

@@ -57,6 +57,7 @@ from toolferry.storage.base import Storage, StorageError
 from toolferry.storage.router import scheme_of
 from toolferry.store.db import Database
 from toolferry.store.environments import SqlEnvironmentStore
+from toolferry.store.keys import SqlKeyStore
 from toolferry.store.listen import QueueListener
 from toolferry.store.replicas import SqlReplicaStore
 from toolferry.store.sites import SqlSiteStore
@@ -188,9 +189,11 @@ class Hub:
             require_review=Review(s.catalogue_require_review),
             reserved=reserved_images(self.artifacts),
         )
+        self.keys = SqlKeyStore(self.db)
         self.sites = SiteService(
             SqlSiteStore(self.db, self.store),
             self.store,
+            self.keys,
             offline_after=timedelta(seconds=s.site_offline_s),
         )
         self.tasks = TaskService(

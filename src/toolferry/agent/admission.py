@@ -28,7 +28,14 @@ AccessCheck = Callable[[str, str, bool], str | None]
 _PARAMS = "resources.backend_parameters"
 # Backend parameters every backend reads.
 _GENERIC = frozenset(
-    {"backend", "runtime", "network", "max_attempts", *(parameter(s) for s in LIMITED_STATES)}
+    {
+        "backend",
+        "runtime",
+        "network",
+        "max_attempts",
+        "encrypt_outputs",
+        *(parameter(s) for s in LIMITED_STATES),
+    }
 )
 
 
@@ -76,6 +83,8 @@ class Admission:
             + ("" if self.allow_task_network else " (refused by this site)"),
             "max_attempts": "1 to 10: attempts when an attempt ends in a system error "
             "(default: the site's)",
+            "encrypt_outputs": "true: the data site seals each output to the owner's public key "
+            "(toolferry keys create); for tasks at a data site",
             **{
                 parameter(state): f"seconds the task may stay {state} (at most the site's)"
                 for state in LIMITED_STATES
@@ -103,6 +112,12 @@ class Admission:
         runtime = self._runtime(kept.get("runtime", self._default_runtime(backend)))
         self._check_network(kept.get("network", "none"))
         self._check_attempts(kept.get("max_attempts"))
+        if kept.get("encrypt_outputs", "false").lower() != "false":
+            raise InvalidTask(
+                f"{_PARAMS}.encrypt_outputs",
+                "only a data site seals outputs (a task reading dataset:// inputs, or with the "
+                "backend parameter site)",
+            )
         for state in LIMITED_STATES:
             self._check_seconds(parameter(state), kept.get(parameter(state)))
         self._check_stdin(spec, runtime)

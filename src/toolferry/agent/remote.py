@@ -48,6 +48,7 @@ from toolferry.domain.task import FileType, Output, Resources, Task, spec_from_d
 from toolferry.hub import Hub
 from toolferry.security.audit import AuditKind, AuditLog
 from toolferry.security.identity import Identity
+from toolferry.security.sealing import seal_file
 from toolferry.storage.dataset import DatasetStorage
 from toolferry.storage.hubremote import RemoteHubFiles
 
@@ -372,8 +373,9 @@ class Agent:
         )
         params = dict((spec.resources.backend_parameters if spec.resources else None) or {})
         params.pop("site", None)
+        seal_to = doc.get("public_key") if params.pop("encrypt_outputs", "") == "true" else None
         outputs = spec.outputs
-        if self.config.policy.output_review and outputs:
+        if (self.config.policy.output_review or seal_to) and outputs:
             outputs = tuple(
                 replace(o, url=self._airlock_url(task_id, i, o)) for i, o in enumerate(outputs)
             )
@@ -397,7 +399,15 @@ class Agent:
         )
         self.outbox.track(task_id, 1)  # the hub has its QUEUED already
         if outputs is not spec.outputs:
-            self.airlock.put(task_id, {"outputs": [asdict(o) for o in spec.outputs]})
+            # Held in the airlock: for a steward's review, or to be sealed before they leave.
+            self.airlock.put(
+                task_id,
+                {
+                    "outputs": [asdict(o) for o in spec.outputs],
+                    "review": self.config.policy.output_review,
+                    "seal_to": seal_to,
+                },
+            )
         self.core.store.create(task)
         log.info("took task %s of %s", task_id, who.user)
 
@@ -470,15 +480,13 @@ class Agent:
                 [int(f["size"]) for f in entry.get("files", [])], self.config.policy
             )
             if refusal is None:
-                self._upload_held(task, entry)
+                self._send_held(task, entry)
                 self.audit.append(
                     AuditKind.OUTPUT_RELEASE,
                     task_id=task_id,
                     actor=steward,
                     details={"files": len(entry.get("files", [])), "reason": reason},
                 )
-                # Its stage-out and end go to the hub now, naming where the outputs went.
-                self.airlock.put(task_id, {**entry, "released": True})
                 self._wake_forward.set()
                 return
             reason = str(refusal)
@@ -496,17 +504,27 @@ class Agent:
         self.outbox.update({}, forget={task_id})
         self.airlock.forget(task_id)
 
-    def _upload_held(self, task: Task, entry: dict[str, Any]) -> None:
-        """Send each held output to where the task asked for it."""
+    def _send_held(self, task: Task, entry: dict[str, Any]) -> None:
+        """Send each held output to where the task asked for it, sealed to the owner's key
+        when the task asked for that; then let its stage-out and end go to the hub, naming
+        where the outputs went."""
         lookup = self.core.site.credentials.for_owner(task.owner)
+        seal_to = entry.get("seal_to")
         for i, data in enumerate(entry["outputs"]):
             url = str(data["url"])
             source = Path(urlsplit(task.spec.outputs[i].url).path)  # where the airlock has it
             if not source.exists():
                 continue  # a wildcard that matched nothing, an output never written
+            if seal_to:
+                files = (
+                    [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+                )
+                for path in files:
+                    seal_file(path, str(seal_to))
             self.core.site.storage.put(
                 source, url, directory=source.is_dir(), credential=lookup(url)
             )
+        self.airlock.put(task.id, {**entry, "released": True})
 
     def ship_audit(self) -> None:
         """Send the audit records the hub lacks; it refuses (409) records that do not continue
@@ -543,8 +561,13 @@ class Agent:
                     (i for i, e in enumerate(events) if e.kind is EventKind.OUTPUT_UPLOADED),
                     upto - 1 if task.state in _REVIEWED else upto,
                 )
-                if task.state in _REVIEWED:
+                if task.state in _REVIEWED and entry.get("review"):
                     self._report_held(task)
+                elif task.state in _REVIEWED:
+                    self._send_held(task, entry)  # sealed, with no review: at once
+                    entry = self.airlock.pending()[task_id]
+                    events = _released(events, task, entry)
+                    upto = task.version
             elif entry is not None:
                 events = _released(events, task, entry)
             sent[task_id] = upto

@@ -15,11 +15,12 @@ from toolferry.api import errors
 from toolferry.api.files import receive_file, send_file
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
-from toolferry.domain.errors import Forbidden, NotFound
+from toolferry.domain.errors import Forbidden, InvalidTask, NotFound
 from toolferry.domain.task import Task
-from toolferry.scheduler.sites import SiteService
+from toolferry.scheduler.sites import SiteService, sealed
 from toolferry.security.audit import verify
 from toolferry.security.identity import Identity
+from toolferry.security.sealing import SealingError, check_public_key
 from toolferry.storage.hubfiles import hub_url
 from toolferry.store import codec
 from toolferry.store.sites import SiteRecord
@@ -39,6 +40,10 @@ class SiteIn(BaseModel):
 class EnrolledOut(BaseModel):
     name: str
     token: str = Field(description="The agent's enrolment token; shown this once.")
+
+
+class KeyIn(BaseModel):
+    public_key: str = Field(description="base64 of a 32-byte X25519 public key")
 
 
 class HeartbeatIn(BaseModel):
@@ -157,6 +162,26 @@ def router() -> APIRouter:
     def get_site(name: str, who: Who, sites: Sites) -> dict[str, Any]:
         return site_out(sites, sites.sites.get(name))
 
+    @api.put(
+        "/api/v1/keys/me", summary="Register your public key", responses={400: _ERROR, 401: _ERROR}
+    )
+    def put_key(body: KeyIn, who: Who, request: Request) -> dict[str, str]:
+        """Data sites seal the outputs of your tasks that set `encrypt_outputs=true` to this
+        key (base64 X25519, as `toolferry keys create` makes); only your private key opens them."""
+        try:
+            key = check_public_key(body.public_key)
+        except SealingError as exc:
+            raise InvalidTask("public_key", str(exc)) from None
+        request.app.state.hub.keys.put(who.user, key)
+        return {"user": who.user, "public_key": key}
+
+    @api.get("/api/v1/keys/me", summary="Your public key", responses={401: _ERROR, 404: _ERROR})
+    def get_key(who: Who, request: Request) -> dict[str, str]:
+        key = request.app.state.hub.keys.get(who.user)
+        if key is None:
+            raise NotFound(f"user {who.user} has registered no public key")
+        return {"user": who.user, "public_key": key}
+
     @api.post("/api/v1/agent/heartbeat", summary="Agent: report the site", responses={401: _ERROR})
     def heartbeat(body: HeartbeatIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
         sites.heartbeat(site, body.model_dump())
@@ -179,6 +204,7 @@ def router() -> APIRouter:
                     "creation_time": t.creation_time.isoformat(),
                     "spec": codec.spec_to_json(t.spec),
                     "images": _image_facts(hub, t),
+                    "public_key": hub.keys.get(t.owner) if sealed(t.spec) else None,
                 }
                 for t in handout.tasks
             ],

@@ -17,6 +17,7 @@ from toolferry.cli import (
     config,
     credentials,
     environments,
+    keys,
     sites,
     stewards,
     tasks,
@@ -123,6 +124,7 @@ app.add_typer(cache.app, name="cache")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(environments.app, name="env")
 app.add_typer(sites.app, name="site")
+app.add_typer(keys.app, name="keys")
 app.add_typer(stewards.approvals, name="approvals")
 app.add_typer(stewards.outputs, name="outputs")
 app.add_typer(stewards.audit, name="audit")

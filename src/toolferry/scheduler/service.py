@@ -42,7 +42,7 @@ class TaskService:
             raise InvalidTask("environments", "is set by the hub at submission")
         if self.resolve_images is not None:
             spec = self.resolve_images(spec, who)
-        routed = self.sites.route(spec) if self.sites is not None else None
+        routed = self.sites.route(spec, who) if self.sites is not None else None
         if routed is not None:
             # The site's agent checks it against what that site can do and allows.
             admitted, warnings = routed, list[str]()

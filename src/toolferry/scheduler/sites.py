@@ -37,12 +37,18 @@ from toolferry.domain.states import State
 from toolferry.domain.task import Resources, Task, TaskSpec
 from toolferry.security.audit import continue_from
 from toolferry.security.identity import Identity
+from toolferry.store.keys import SqlKeyStore
 from toolferry.store.sites import SiteRecord, SqlSiteStore
 from toolferry.store.sql import SqlTaskStore
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sealed(spec: TaskSpec) -> bool:
+    """Whether the task asks for its outputs sealed to its owner's key."""
+    return (spec.backend_parameter("encrypt_outputs") or "").lower() == "true"
 
 
 def site_of(spec: TaskSpec) -> str | None:
@@ -92,12 +98,14 @@ class SiteService:
         self,
         sites: SqlSiteStore,
         tasks: SqlTaskStore,
+        keys: SqlKeyStore,
         *,
         offline_after: timedelta = timedelta(seconds=30),
         redeliver_after: timedelta = timedelta(seconds=30),
     ) -> None:
         self.sites = sites
         self.tasks = tasks
+        self.keys = keys
         self.offline_after = offline_after
         self.redeliver_after = redeliver_after
         self._changed = threading.Condition()
@@ -123,7 +131,7 @@ class SiteService:
         return record.seen_at is not None and now() - record.seen_at <= self.offline_after
 
     # -- submission ------------------------------------------------------------------------------
-    def route(self, spec: TaskSpec) -> TaskSpec | None:
+    def route(self, spec: TaskSpec, who: Identity) -> TaskSpec | None:
         """``spec`` bound to the data site it must run at (backend parameter ``site``), or
         None for the hub's own site. InvalidTask for an unknown site or dataset."""
         name = site_of(spec)
@@ -153,6 +161,12 @@ class SiteService:
                     )
         params = dict((spec.resources.backend_parameters if spec.resources else None) or {})
         params["site"] = name
+        if sealed(spec) and self.keys.get(who.user) is None:
+            raise InvalidTask(
+                "resources.backend_parameters.encrypt_outputs",
+                f"user {who.user} has no public key to seal results to: run `toolferry keys "
+                "create` first",
+            )
         resources = replace(spec.resources or Resources(), backend_parameters=params)
         return replace(spec, resources=resources)
 

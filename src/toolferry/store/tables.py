@@ -181,3 +181,12 @@ airlock = Table(
     Column("reason", Text, nullable=True),
     Index("ix_airlock_site", "site"),
 )
+
+# Users' public keys (base64 X25519): data sites seal results to them (toolferry.security.sealing).
+user_keys = Table(
+    "user_keys",
+    metadata,
+    Column("user", String(128), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

@@ -290,3 +290,42 @@ def test_a_cut_link_loses_and_duplicates_nothing(federation: Federation) -> None
         assert len(task["logs"]) == 1, task["logs"]
         assert [e["stdout"] for e in task["logs"][0]["logs"]] == ["4 /data/scores.csv\n"]
     assert federation.client.get("/api/v1/sites/partner-a").json()["online"] is True
+
+
+def test_results_sealed_to_the_owner_pass_the_hub_only_encrypted(
+    federation: Federation, tmp_path: Path
+) -> None:
+    env = {**os.environ, "TOOLFERRY_URL": federation.url, "TOOLFERRY_DATA_DIR": str(tmp_path)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TOOLFERRY, *args], env=env, capture_output=True, text=True, check=False
+        )
+
+    assert cli("keys", "create").returncode == 0
+    space = federation.client.post("/toolferry/v1/files").json()["id"]
+    body = count_lines("partner-a", "adni")
+    body["executors"] = [
+        {"image": IMAGE, "command": ["sh", "-c", "wc -l /data/scores.csv > /out/count.txt"]}
+    ]
+    body["outputs"] = [{"path": "/out/count.txt", "url": f"hub://{space}/count.txt"}]
+    body["resources"] = {"backend_parameters": {"encrypt_outputs": "true"}}
+    task = federation.wait(federation.submit(body))
+    assert task["state"] == "COMPLETE", task
+    assert task["logs"][-1]["outputs"][0]["url"] == f"hub://{space}/count.txt"
+    sealed = federation.client.get(f"/toolferry/v1/files/{space}/count.txt").content
+    assert sealed.startswith(b"toolferry-sealed-1\n")
+    assert b"scores.csv" not in sealed  # the hub holds it encrypted only
+    copy = tmp_path / "count.txt"
+    copy.write_bytes(sealed)
+    opened = cli("keys", "decrypt", str(copy))
+    assert opened.returncode == 0, opened.stderr
+    assert copy.read_text() == "4 /data/scores.csv\n"
+    # The hub's own site does not seal: it says so at submission.
+    local = {
+        "executors": [{"image": IMAGE, "command": ["true"]}],
+        **{"resources": body["resources"]},
+    }
+    refused = federation.client.post(f"{TES}/tasks", json=local)
+    assert refused.status_code == 400
+    assert "only a data site seals outputs" in refused.json()["detail"]

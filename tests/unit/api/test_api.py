@@ -192,6 +192,7 @@ def test_service_info(client: httpx.Client, hub: Hub) -> None:
     assert f"file://{hub.settings.storage_dir}" in info["storage"]
     assert info["tesResources_backend_parameters"] == [
         "backend",
+        "encrypt_outputs",
         "max_attempts",
         "network",
         "runtime",

@@ -20,7 +20,9 @@ from toolferry.domain.ids import new_task_id
 from toolferry.domain.states import State
 from toolferry.domain.task import Executor, Input, Output, Resources, Task, TaskSpec
 from toolferry.scheduler.sites import SiteService, site_of
+from toolferry.security.identity import LOCAL
 from toolferry.store.db import Database
+from toolferry.store.keys import SqlKeyStore
 from toolferry.store.sites import SqlSiteStore
 from toolferry.store.sql import SqlTaskStore
 
@@ -56,7 +58,7 @@ def tasks(db: Database) -> SqlTaskStore:
 
 @pytest.fixture
 def service(db: Database, tasks: SqlTaskStore) -> SiteService:
-    return SiteService(SqlSiteStore(db, tasks), tasks)
+    return SiteService(SqlSiteStore(db, tasks), tasks, SqlKeyStore(db))
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ def enrolled(service: SiteService) -> SiteService:
 
 def queue(service: SiteService, task_spec: TaskSpec, owner: str = "alice") -> Task:
     """Submit as the hub does: route, then store."""
-    routed = service.route(task_spec) or task_spec
+    routed = service.route(task_spec, LOCAL) or task_spec
     task = Task(id=new_task_id(), owner=owner, spec=routed, creation_time=now())
     return service.tasks.create(task)
 
@@ -144,12 +146,12 @@ def test_a_malformed_dataset_url_names_its_input() -> None:
 
 
 def test_a_task_for_no_site_is_not_routed(enrolled: SiteService) -> None:
-    assert enrolled.route(spec("https://example.org/x")) is None
+    assert enrolled.route(spec("https://example.org/x"), LOCAL) is None
 
 
 def test_an_unknown_site_is_refused_naming_the_site_parameter(enrolled: SiteService) -> None:
     with pytest.raises(InvalidTask) as caught:
-        enrolled.route(spec(site="site-z"))
+        enrolled.route(spec(site="site-z"), LOCAL)
     assert caught.value.field == PARAM
     assert "site-z" in caught.value.message
 
@@ -158,7 +160,7 @@ def test_the_routed_spec_carries_the_site_and_keeps_other_parameters(
     enrolled: SiteService,
 ) -> None:
     asked = spec("dataset://site-a/adni/x.csv", runtime="docker")
-    routed = enrolled.route(asked)
+    routed = enrolled.route(asked, LOCAL)
     assert routed is not None
     assert routed.resources is not None
     assert routed.resources.backend_parameters == {"runtime": "docker", "site": "site-a"}
@@ -166,7 +168,7 @@ def test_the_routed_spec_carries_the_site_and_keeps_other_parameters(
 
 
 def test_before_any_heartbeat_datasets_are_not_checked(enrolled: SiteService) -> None:
-    routed = enrolled.route(spec("dataset://site-a/whatever/x"))
+    routed = enrolled.route(spec("dataset://site-a/whatever/x"), LOCAL)
     assert routed is not None and routed.backend_parameter("site") == "site-a"
 
 
@@ -176,9 +178,9 @@ def test_an_unknown_dataset_is_refused_naming_the_input_and_the_datasets_there(
     enrolled.heartbeat(
         "site-a", {"datasets": [{"name": "ukb"}, {"name": "adni", "description": "scores"}]}
     )
-    assert enrolled.route(spec("dataset://site-a/adni/x")) is not None
+    assert enrolled.route(spec("dataset://site-a/adni/x"), LOCAL) is not None
     with pytest.raises(InvalidTask) as caught:
-        enrolled.route(spec("dataset://site-a/adni/x", "dataset://site-a/nope/y"))
+        enrolled.route(spec("dataset://site-a/adni/x", "dataset://site-a/nope/y"), LOCAL)
     assert caught.value.field == "inputs[1].url"
     assert "site-a has no dataset 'nope'" in caught.value.message
     assert caught.value.message.endswith("it has: adni, ukb")
@@ -187,7 +189,7 @@ def test_an_unknown_dataset_is_refused_naming_the_input_and_the_datasets_there(
 def test_a_site_that_reported_no_datasets_says_so(enrolled: SiteService) -> None:
     enrolled.heartbeat("site-b", {"datasets": []})
     with pytest.raises(InvalidTask, match="it has: none"):
-        enrolled.route(spec("dataset://site-b/adni/x"))
+        enrolled.route(spec("dataset://site-b/adni/x"), LOCAL)
 
 
 # -- enrolment ---------------------------------------------------------------------------------

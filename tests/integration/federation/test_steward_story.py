@@ -33,52 +33,46 @@ class Story:
     url: str
     tokens: dict[str, str]
 
-    def cli(self, user: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {
+    def env(self, user: str) -> dict[str, str]:
+        return {
             **os.environ,
             "TOOLFERRY_URL": self.url,
             "TOOLFERRY_TOKEN": self.tokens[user],
             "TOOLFERRY_DATA_DIR": str(self.root / f"cli-{user}"),
         }
+
+    def cli(self, user: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [TOOLFERRY, *args], env=env, capture_output=True, text=True, timeout=120
+            [TOOLFERRY, *args], env=self.env(user), capture_output=True, text=True, timeout=120
         )
         if check:
             assert done.returncode == 0, done.stderr
         return done
 
     def popen(self, user: str, *args: str) -> subprocess.Popen[str]:
-        env = {
-            **os.environ,
-            "TOOLFERRY_URL": self.url,
-            "TOOLFERRY_TOKEN": self.tokens[user],
-            "TOOLFERRY_DATA_DIR": str(self.root / f"cli-{user}"),
-        }
         return subprocess.Popen(
-            [TOOLFERRY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [TOOLFERRY, *args],
+            env=self.env(user),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
-    def held(self, user: str, count: int) -> list[dict[str, Any]]:
+    def listed(self, user: str, what: str, count: int) -> list[dict[str, Any]]:
+        """``toolferry WHAT list --json`` as ``user`` once it lists ``count`` items."""
         deadline = time.monotonic() + 60
         while True:
-            items: list[dict[str, Any]] = json.loads(
-                self.cli(user, "outputs", "list", "--json").stdout
-            )
+            items: list[dict[str, Any]] = json.loads(self.cli(user, what, "list", "--json").stdout)
             if len(items) >= count:
                 return items
-            assert time.monotonic() < deadline, "no outputs came to the steward"
+            assert time.monotonic() < deadline, f"nothing came to `{what} list` of {user}"
             time.sleep(0.3)
 
+    def held(self, user: str, count: int) -> list[dict[str, Any]]:
+        return self.listed(user, "outputs", count)
+
     def waiting(self, user: str, count: int) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + 60
-        while True:
-            items: list[dict[str, Any]] = json.loads(
-                self.cli(user, "approvals", "list", "--json").stdout
-            )
-            if len(items) >= count:
-                return items
-            assert time.monotonic() < deadline, "nothing came to the steward"
-            time.sleep(0.3)
+        return self.listed(user, "approvals", count)
 
 
 def _port() -> int:

@@ -177,6 +177,8 @@ def test_the_steward_approves_and_the_result_comes_back(story: Story) -> None:
     notes = story.root / "notes.txt"
     notes.write_text("analysed at the partner\n")
     result = story.root / "result" / "counts.txt"
+    # The investigator publishes the analysis in the catalogue and runs that entry.
+    story.cli("alice", "env", "push", IMAGE, "--name", "alice/count")
     investigator = story.popen(
         "alice",
         "run",
@@ -188,7 +190,7 @@ def test_the_steward_approves_and_the_result_comes_back(story: Story) -> None:
         f"/in/notes.txt={notes}",
         "-o",
         f"/out/counts.txt={result}",
-        IMAGE,
+        "catalogue:alice/count:1",
         "--",
         "sh",
         "-c",
@@ -198,6 +200,7 @@ def test_the_steward_approves_and_the_result_comes_back(story: Story) -> None:
     assert item["site"] == "partner-c"
     assert item["inputs"][0] == "dataset://partner-c/adni/scores.csv"
     assert item["inputs"][1].startswith("hub://")
+    assert item["images"][0] != "catalogue:alice/count:1"  # pinned at submission
     assert story.cli("alice", "approvals", "list", "--json").stdout.strip() == "[]"  # not hers
     story.cli("carol", "approvals", "approve", item["id"])
     # The outputs wait in the site's airlock until carol looked at them.
@@ -213,6 +216,10 @@ def test_the_steward_approves_and_the_result_comes_back(story: Story) -> None:
     assert investigator.returncode == 0, stderr
     assert stdout == "3 /data/scores.csv\n"
     assert result.read_text() == "3 /data/scores.csv\nanalysed at the partner\n"
+    task = json.loads(story.cli("alice", "task", "get", item["id"], "--json").stdout)
+    assert task["logs"][-1]["metadata"]["environment:executors[0]"].startswith(
+        "alice/count:1@sha256:"
+    )
 
 
 def test_a_rejected_task_ends_with_the_stewards_reason(story: Story) -> None:

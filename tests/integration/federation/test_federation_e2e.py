@@ -136,7 +136,9 @@ def federation(
     fed.start_hub()
     configs = {
         "partner-a": site_toml(root, "partner-a", "adni", "max_cpu_cores = 2"),
-        "partner-b": site_toml(root, "partner-b", "ukb", f'allowed_images = ["{DIGEST}"]'),
+        "partner-b": site_toml(
+            root, "partner-b", "ukb", f'allowed_images = ["{DIGEST}"]\nallowed_users = ["alice"]'
+        ),
     }
     fed.link = Link(port)
     for name, config in configs.items():
@@ -213,6 +215,7 @@ def test_an_unknown_dataset_is_refused_at_submission(federation: Federation) -> 
     ("body", "needle"),
     [
         (count_lines("partner-b", "ukb"), "executors[0].image"),
+        (count_lines("partner-b", "ukb"), "owner: user local may not run tasks at site partner-b"),
         (
             {
                 **count_lines("partner-a", "adni"),

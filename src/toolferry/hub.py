@@ -203,7 +203,13 @@ class Hub:
             resolve_images=self.images.resolve,
             sites=self.sites,
         )
-        self.scheduler = Scheduler(self.store, self.site, retry=self.retry, limits=self.limits)
+        self.scheduler = Scheduler(
+            self.store,
+            self.site,
+            retry=self.retry,
+            limits=self.limits,
+            sweeps=[self.sites.end_overdue],
+        )
         self.lease_lost = False
         self.listener: QueueListener | None = None
         self._started = False

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 from toolferry.agent.site import Site
 from toolferry.domain.errors import InvalidTransition
@@ -37,6 +38,7 @@ class Scheduler:
         batch: int = 8,
         retry: RetryPolicy | None = None,
         limits: TimeLimits | None = None,
+        sweeps: Sequence[Callable[[TimeLimits], object]] = (),
     ) -> None:
         """``retry``: when a task back in the queue after a failed attempt may start again
         (it waits out its backoff without holding up the tasks behind it)."""
@@ -44,6 +46,7 @@ class Scheduler:
         self._site = site
         self._retry = retry or RetryPolicy()
         self._limits = limits or TimeLimits()
+        self._sweeps = tuple(sweeps)  # more queues to hold to the time limits (data sites')
         self._swept = 0.0  # monotonic time of the last sweep of the queue for time limits
         self._reconciled = time.monotonic()
         self._served: dict[str, float] = {}  # owner → when a task of theirs last started
@@ -92,6 +95,8 @@ class Scheduler:
                 if time.monotonic() - self._swept >= SWEEP_INTERVAL:
                     self._swept = time.monotonic()
                     self.end_overdue()
+                    for sweep in self._sweeps:
+                        sweep(self._limits)
                 if time.monotonic() - self._reconciled >= RECONCILE_INTERVAL:
                     self._reconciled = time.monotonic()
                     self._site.reconcile()

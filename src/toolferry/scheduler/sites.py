@@ -27,6 +27,7 @@ from typing import Any
 
 from toolferry.domain.errors import Conflict, InvalidTask, InvalidTransition, NotFound
 from toolferry.domain.events import Event, EventKind, now
+from toolferry.domain.limits import TimeLimits
 from toolferry.domain.site_policy import (
     BadDatasetUrl,
     DatasetUrl,
@@ -336,3 +337,23 @@ class SiteService:
             )
         self.sites.decide_outputs(task_id, "released" if release else "rejected", who.user, reason)
         self._wake()
+
+    # -- time limits -------------------------------------------------------------------------------
+    def end_overdue(self, limits: TimeLimits) -> int:
+        """End in SYSTEM_ERROR every task still waiting at the hub for its site (not handed
+        out: the site is offline, or busy) past its queue time limit; how many."""
+        ended = 0
+        at = now()
+        for record in self.sites.all():
+            for task in self.tasks.in_states(frozenset({State.QUEUED}), site=record.name):
+                reason = limits.overdue_in_queue(task, at)
+                if reason is None or not self.sites.withhold(task.id, record.name):
+                    continue
+                if not self.online(record):
+                    reason += f"; site {record.name} is offline"
+                try:
+                    self.tasks.append(Event.state(task.id, State.SYSTEM_ERROR, reason))
+                    ended += 1
+                except InvalidTransition:
+                    pass
+        return ended

@@ -17,6 +17,7 @@ import pytest
 from toolferry.domain.errors import InvalidTask
 from toolferry.domain.events import now
 from toolferry.domain.ids import new_task_id
+from toolferry.domain.limits import TimeLimits
 from toolferry.domain.states import State
 from toolferry.domain.task import Executor, Input, Output, Resources, Task, TaskSpec
 from toolferry.scheduler.sites import SiteService, site_of
@@ -408,3 +409,22 @@ def test_the_hub_writes_no_events_of_its_own_to_a_handed_out_task(
     assert [e.seq for e in enrolled.tasks.events(task.id)] == [1]
     assert enrolled.receive("site-a", [batch(task.id, 2, State.CANCELED)]) == {task.id: 2}
     assert enrolled.tasks.events(task.id)[1].data == {"state": "CANCELED"}
+
+
+def test_a_task_waiting_too_long_for_its_offline_site_ends_with_the_reason(
+    enrolled: SiteService,
+) -> None:
+    waiting = queue(enrolled, spec(site="site-a", time_limit_queued_s="0.05"))
+    handed = queue(enrolled, spec(site="site-b", time_limit_queued_s="0.05"))
+    patient = queue(enrolled, spec(site="site-a"))
+    assert [t.id for t in enrolled.poll("site-b", confirm=[], wait_s=0).tasks] == [handed.id]
+    time.sleep(0.1)
+    assert enrolled.end_overdue(TimeLimits()) == 1
+    ended = enrolled.tasks.get(waiting.id)
+    assert ended.state is State.SYSTEM_ERROR
+    reason = " ".join(ended.notes)  # it never had an attempt: the reason is a task note
+    assert "QUEUED for more than" in reason and "site site-a is offline" in reason, ended
+    # One its agent holds is the agent's to end; one with no limit waits on.
+    assert enrolled.tasks.get(handed.id).state is State.QUEUED
+    assert enrolled.tasks.get(patient.id).state is State.QUEUED
+    assert enrolled.poll("site-a", confirm=[], wait_s=0).tasks[0].id == patient.id

@@ -28,6 +28,7 @@ from typing import Any
 from toolferry.domain.errors import Conflict, InvalidTask, InvalidTransition, NotFound
 from toolferry.domain.events import Event, EventKind, now
 from toolferry.domain.limits import TimeLimits
+from toolferry.domain.rules import has_wildcard
 from toolferry.domain.site_policy import (
     BadDatasetUrl,
     DatasetUrl,
@@ -35,7 +36,7 @@ from toolferry.domain.site_policy import (
     is_dataset_url,
 )
 from toolferry.domain.states import State
-from toolferry.domain.task import Resources, Task, TaskSpec
+from toolferry.domain.task import FileType, Resources, Task, TaskSpec
 from toolferry.security.audit import continue_from
 from toolferry.security.identity import Identity
 from toolferry.store.keys import SqlKeyStore
@@ -262,13 +263,22 @@ class SiteService:
         hub's file store: only for a task of that site, not ended, that names it (or a
         folder above it)."""
         for task in self.tasks.in_states(_OPEN, limit=100_000, site=site):
+            # (url, whether files below it count: a DIRECTORY, or a wildcard's folder)
             named = (
-                [o.url for o in task.spec.outputs]
+                [
+                    (o.url, o.type is FileType.DIRECTORY or has_wildcard(o.path))
+                    for o in task.spec.outputs
+                ]
                 if write
-                else [i.url for i in task.spec.inputs if i.url and i.content is None]
+                else [
+                    (i.url, i.type is FileType.DIRECTORY)
+                    for i in task.spec.inputs
+                    if i.url and i.content is None
+                ]
             )
-            if any(url == u or url.startswith(u.rstrip("/") + "/") for u in named):
-                return True
+            for named_url, folder in named:
+                if url == named_url or (folder and url.startswith(named_url.rstrip("/") + "/")):
+                    return True
         return False
 
     # -- stewards ----------------------------------------------------------------------------------

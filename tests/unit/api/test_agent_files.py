@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from toolferry.domain.task import Executor, Input, Output, Resources, TaskSpec
+from toolferry.domain.task import Executor, FileType, Input, Output, Resources, TaskSpec
 from toolferry.hub import Hub
 from toolferry.security.identity import LOCAL
 
@@ -19,7 +19,10 @@ def setup_task(hub: Hub) -> tuple[str, str, str]:
     spec = TaskSpec(
         executors=(Executor(image="i", command=("true",)),),
         inputs=(Input(path="/in/n.txt", url=f"hub://{space}/in/notes.txt"),),
-        outputs=(Output(path="/out/r", url=f"hub://{space}/out/"),),
+        outputs=(
+            Output(path="/out/r", url=f"hub://{space}/out/r", type=FileType.DIRECTORY),
+            Output(path="/out/one.txt", url=f"hub://{space}/out/one.txt"),
+        ),
         resources=Resources(backend_parameters={"site": "site-x"}),
     )
     return token, space, hub.tasks.submit(spec, LOCAL).id
@@ -54,6 +57,10 @@ def test_the_agent_writes_where_its_tasks_send_outputs(served: tuple[Hub, str]) 
         assert written.status_code == 201, written.text
         assert hub.files.path_in(space, "out/r/result.txt").read_bytes() == b"42\n"
         assert client.put(f"/{space}/in/notes.txt", content=b"x").status_code == 404
+        assert client.put(f"/{space}/out/one.txt", content=b"1").status_code == 201
+        # A FILE output is that file only, not a folder to write below.
+        assert client.put(f"/{space}/out/one.txt/x", content=b"x").status_code == 404
+        assert client.put(f"/{space}/out/r/../../in/x", content=b"x").status_code in (400, 404)
         hub.tasks.cancel(task_id, LOCAL)  # ended at the hub (never handed out)
         assert client.put(f"/{space}/out/r/late.txt", content=b"x").status_code == 404
         assert client.get(f"/{space}/in/notes.txt").status_code == 404

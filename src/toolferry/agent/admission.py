@@ -122,7 +122,7 @@ class Admission:
             self._check_seconds(parameter(state), kept.get(parameter(state)))
         self._check_stdin(spec, runtime)
         self._check_storage(spec)
-        self._check_access(spec, who)
+        self.check_access(spec, who)
         self._check_paths(spec, runtime)
         warnings += self._unenforced(res, runtime, self.backends[backend])
         resources = replace(res, backend_parameters=kept or None)
@@ -312,7 +312,7 @@ class Admission:
         for url in {u for u in urls if urls.count(u) > 1}:
             raise InvalidTask("outputs", f"two outputs would both be uploaded to {url}")
 
-    def _check_access(self, spec: TaskSpec, who: Identity) -> None:
+    def check_access(self, spec: TaskSpec, who: Identity) -> None:
         """URLs of schemes whose objects belong to users (hub:// file spaces) must be the
         submitter's own."""
         urls = [

@@ -41,7 +41,9 @@ from toolferry.domain.site_policy import (
     Refusal,
     check_task,
     is_dataset_url,
+    lowered_parameters,
     outputs_within,
+    sealed,
 )
 from toolferry.domain.states import State
 from toolferry.domain.task import FileType, Output, Resources, Task, spec_from_dict
@@ -309,7 +311,11 @@ class Agent:
         task_id = str(doc["id"])
         if self._known(task_id) or task_id in self.pending.pending():
             return  # handed out again before our confirmation arrived
-        spec = spec_from_dict(doc["spec"])
+        try:
+            spec = lowered_parameters(spec_from_dict(doc["spec"]))
+        except InvalidTask as exc:
+            self._refuse(task_id, [Refusal(field=exc.field, message=exc.message)])
+            return
         who = _caller(doc)
         refusals = check_task(
             spec, who, self.config.policy, self.config.datasets, self.config.name, _images(doc)
@@ -365,7 +371,7 @@ class Agent:
     def _store(self, doc: dict[str, Any]) -> None:
         """Admit the task as this site runs it and store it here, where it runs."""
         task_id = str(doc["id"])
-        spec = spec_from_dict(doc["spec"])
+        spec = lowered_parameters(spec_from_dict(doc["spec"]))
         who = _caller(doc)
         # Dataset inputs are read where they lie, mounted read-only; never copied.
         inputs = tuple(
@@ -373,9 +379,13 @@ class Agent:
         )
         params = dict((spec.resources.backend_parameters if spec.resources else None) or {})
         params.pop("site", None)
-        seal_to = doc.get("public_key") if params.pop("encrypt_outputs", "") == "true" else None
+        seal_to = doc.get("public_key") if sealed(spec) else None
+        params.pop("encrypt_outputs", None)
+        if any(is_dataset_url(i.url) for i in spec.inputs):
+            params["network"] = "none"  # whatever the policy check said: data stays put
         outputs = spec.outputs
-        if (self.config.policy.output_review or seal_to) and outputs:
+        held = bool(self.config.policy.output_review or seal_to)
+        if held and outputs:
             outputs = tuple(
                 replace(o, url=self._airlock_url(task_id, i, o)) for i, o in enumerate(outputs)
             )
@@ -398,8 +408,9 @@ class Agent:
             notes=tuple(notes),
         )
         self.outbox.track(task_id, 1)  # the hub has its QUEUED already
-        if outputs is not spec.outputs:
-            # Held in the airlock: for a steward's review, or to be sealed before they leave.
+        if held:
+            # Held in the airlock (outputs and executor logs): for a steward's review, or to
+            # be sealed before they leave.
             self.airlock.put(
                 task_id,
                 {
@@ -427,7 +438,12 @@ class Agent:
         try:
             task = self.core.store.get(task_id)
         except NotFound:
-            # Never stored here (refused, or lost before it was): end it at the hub.
+            # Never stored here (refused, held for approval, or lost before it was): end it
+            # at the hub, and forget it, so that an approval arriving now cannot start it.
+            self.pending.forget(task_id)
+            self.audit.append(
+                AuditKind.TASK_END, task_id=task_id, actor="agent", details={"state": "CANCELED"}
+            )
             event = Event.state(task_id, State.CANCELED, "canceled by the user")
             self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, 2, [event])]})
             return
@@ -457,6 +473,12 @@ class Agent:
             for p in sorted(root.rglob("*"))
             if p.is_file()
         ]
+        # What the executors printed leaves with the outputs, so the steward sees it too.
+        for i, entry_log in enumerate(task.logs[-1].logs if task.logs else ()):
+            for stream in ("stdout", "stderr"):
+                text = getattr(entry_log, stream) or ""
+                if text:
+                    files.append({"path": f"executor {i} {stream}", "size": len(text.encode())})
         self.link.call("/api/v1/agent/outputs", {"task_id": task.id, "files": files})
         self.airlock.put(task.id, {**entry, "reported": True, "files": files})
 
@@ -558,7 +580,7 @@ class Agent:
             if entry is not None and not entry.get("released"):
                 # Stage-out and the end wait for a steward's look at the outputs.
                 upto = next(
-                    (i for i, e in enumerate(events) if e.kind is EventKind.OUTPUT_UPLOADED),
+                    (i for i, e in enumerate(events) if e.kind in _HELD_FROM),
                     upto - 1 if task.state in _REVIEWED else upto,
                 )
                 if task.state in _REVIEWED and entry.get("review"):
@@ -636,8 +658,12 @@ def _released(events: list[Event], task: Task, entry: dict[str, Any]) -> list[Ev
     moved = [
         (o.url, str(d["url"])) for o, d in zip(task.spec.outputs, entry["outputs"], strict=True)
     ]
+    kept = f"(kept at the site: the task's results are sealed to {task.owner})"
     result = []
     for event in events:
+        if event.kind is EventKind.EXECUTOR_FINISHED and entry.get("seal_to"):
+            # What the executors printed is a result too: it stays at the site.
+            event = replace(event, data={**event.data, "stdout": kept, "stderr": kept})
         url = event.data.get("url") if event.kind is EventKind.OUTPUT_UPLOADED else None
         for local, real in moved:
             if isinstance(url, str) and (url == local or url.startswith(local.rstrip("/") + "/")):
@@ -648,3 +674,5 @@ def _released(events: list[Event], task: Task, entry: dict[str, Any]) -> list[Ev
 
 
 _REVIEWED = frozenset({State.COMPLETE, State.EXECUTOR_ERROR})  # ends whose outputs are reviewed
+# Held in the airlock from the first of these: executor logs, outputs, the end.
+_HELD_FROM = frozenset({EventKind.EXECUTOR_FINISHED, EventKind.OUTPUT_UPLOADED})

@@ -9,19 +9,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from toolferry.api import errors
 from toolferry.api.files import receive_file, send_file
 from toolferry.api.schemas import ErrorOut
 from toolferry.api.tes import Who
 from toolferry.domain.errors import Forbidden, InvalidTask, NotFound
+from toolferry.domain.events import EventKind
+from toolferry.domain.site_policy import sealed
 from toolferry.domain.task import Task
-from toolferry.scheduler.sites import SiteService, sealed
+from toolferry.scheduler.sites import SiteService
 from toolferry.security.audit import verify
 from toolferry.security.identity import Identity
 from toolferry.security.sealing import SealingError, check_public_key
-from toolferry.storage.hubfiles import hub_url
+from toolferry.storage.hubfiles import NoSuchSpace, hub_url
 from toolferry.store import codec
 from toolferry.store.sites import SiteRecord
 
@@ -46,13 +48,28 @@ class KeyIn(BaseModel):
     public_key: str = Field(description="base64 of a 32-byte X25519 public key")
 
 
+class DatasetMeta(BaseModel):
+    name: str = Field(max_length=64)
+    description: str = Field(default="", max_length=4096)
+
+
+class PolicyMeta(BaseModel):
+    """What a site tells the hub of its policy (it enforces it itself)."""
+
+    require_approval: bool = False
+    output_review: bool = False
+    max_output_bytes: int | None = Field(default=None, ge=0)
+    restricts_images: bool = False
+    stewards: list[str] = Field(default_factory=list)
+
+
 class HeartbeatIn(BaseModel):
     capacity: dict[str, Any] = Field(default_factory=dict)
     classification: dict[str, Any] = Field(default_factory=dict)
-    datasets: list[dict[str, Any]] = Field(
+    datasets: list[DatasetMeta] = Field(
         default_factory=list, description="Metadata only: name, description."
     )
-    policy: dict[str, Any] = Field(default_factory=dict)
+    policy: PolicyMeta = Field(default_factory=PolicyMeta)
     version: str = ""
 
 
@@ -61,10 +78,20 @@ class PollIn(BaseModel):
     wait_s: float = Field(default=20, ge=0, le=60)
 
 
+class EventIn(BaseModel):
+    kind: EventKind
+    time: AwareDatetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventBatch(BaseModel):
+    task_id: str = Field(max_length=32)
+    first_seq: int = Field(ge=1, description="The number of the first event in the task.")
+    events: list[EventIn]
+
+
 class EventsIn(BaseModel):
-    tasks: list[dict[str, Any]] = Field(
-        description="Per task: task_id, first_seq and its events (kind, time, data)."
-    )
+    tasks: list[EventBatch] = Field(description="Per task, its events from first_seq on.")
 
 
 class AuditIn(BaseModel):
@@ -216,7 +243,7 @@ def router() -> APIRouter:
     @api.post("/api/v1/agent/events", summary="Agent: send task events", responses={401: _ERROR})
     def events(body: EventsIn, site: AgentSite, sites: Sites) -> dict[str, Any]:
         """Appends each task's events the hub lacks; answers how many each task has."""
-        return {"versions": sites.receive(site, body.tasks)}
+        return {"versions": sites.receive(site, [b.model_dump(mode="json") for b in body.tasks])}
 
     @api.post(
         "/api/v1/agent/audit",
@@ -273,9 +300,13 @@ def router() -> APIRouter:
         if not sites.may_transfer(site, hub_url(space, under), write=False):
             raise HTTPException(404, f"no input of this site's tasks is {hub_url(space, under)}")
         prefix = under.strip("/")
+        try:
+            listed = request.app.state.hub.files.list(space)
+        except NoSuchSpace:
+            raise HTTPException(404, f"no file space {space}") from None
         files = [
             {"path": f.path, "size": f.size}
-            for f in request.app.state.hub.files.list(space)
+            for f in listed
             if not prefix or f.path == prefix or f.path.startswith(prefix + "/")
         ]
         return {"files": files}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit
@@ -514,3 +514,27 @@ def _short(digest: str) -> str:
 def _short_ref(image: str) -> str:
     pinned = pinned_digest(image)
     return image if pinned is None else image[: -len(pinned)] + _short(pinned)
+
+
+def sealed(spec: TaskSpec) -> bool:
+    """Whether the task asks for its outputs sealed to its owner's key."""
+    return (spec.backend_parameter("encrypt_outputs") or "").strip().lower() == "true"
+
+
+def lowered_parameters(spec: TaskSpec) -> TaskSpec:
+    """``spec`` with its backend parameter keys in lower case (how every check reads them);
+    InvalidTask when two keys differ only in case (which one would count is ambiguous)."""
+    params = (spec.resources.backend_parameters if spec.resources else None) or {}
+    lowered = {k.lower(): v for k, v in params.items()}
+    if len(lowered) != len(params):
+        seen: dict[str, str] = {}
+        for key in params:
+            if key.lower() in seen:
+                raise InvalidTask(
+                    f"resources.backend_parameters.{key}",
+                    f"is given twice (also as {seen[key.lower()]!r}): keys are not case-sensitive",
+                )
+            seen[key.lower()] = key
+    if lowered == params or spec.resources is None:
+        return spec
+    return replace(spec, resources=replace(spec.resources, backend_parameters=lowered))

@@ -44,7 +44,9 @@ class TaskService:
             spec = self.resolve_images(spec, who)
         routed = self.sites.route(spec, who) if self.sites is not None else None
         if routed is not None:
-            # The site's agent checks it against what that site can do and allows.
+            # The site's agent checks it against what that site can do and allows; whose
+            # files it may use (hub:// spaces) only the hub can tell.
+            self.site.admission.check_access(routed, who)
             admitted, warnings = routed, list[str]()
         else:
             admitted, warnings = self.site.admission.admit(spec, who)

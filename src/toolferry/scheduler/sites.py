@@ -34,10 +34,12 @@ from toolferry.domain.site_policy import (
     DatasetUrl,
     check_site_name,
     is_dataset_url,
+    lowered_parameters,
+    sealed,
 )
 from toolferry.domain.states import State
 from toolferry.domain.task import FileType, Resources, Task, TaskSpec
-from toolferry.security.audit import continue_from
+from toolferry.security.audit import AuditRecord, continue_from
 from toolferry.security.identity import Identity
 from toolferry.store.keys import SqlKeyStore
 from toolferry.store.sites import SiteRecord, SqlSiteStore
@@ -46,11 +48,6 @@ from toolferry.store.sql import SqlTaskStore
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def sealed(spec: TaskSpec) -> bool:
-    """Whether the task asks for its outputs sealed to its owner's key."""
-    return (spec.backend_parameter("encrypt_outputs") or "").lower() == "true"
 
 
 def site_of(spec: TaskSpec) -> str | None:
@@ -136,9 +133,16 @@ class SiteService:
     def route(self, spec: TaskSpec, who: Identity) -> TaskSpec | None:
         """``spec`` bound to the data site it must run at (backend parameter ``site``), or
         None for the hub's own site. InvalidTask for an unknown site or dataset."""
+        spec = lowered_parameters(spec)
         name = site_of(spec)
         if name is None:
             return None
+        value = (spec.backend_parameter("encrypt_outputs") or "false").strip().lower()
+        if value not in ("true", "false"):
+            raise InvalidTask(
+                "resources.backend_parameters.encrypt_outputs",
+                f"must be true or false, got {value!r}",
+            )
         try:
             record = self.sites.get(name)
         except NotFound:
@@ -253,7 +257,9 @@ class SiteService:
             try:
                 if events:
                     task = self.tasks.append_from(int(batch["first_seq"]), events)
-            except (Conflict, InvalidTransition):
+            except (Conflict, InvalidTransition, KeyError, TypeError, ValueError):
+                # A gap, or events this task cannot take: the hub keeps what it has and says
+                # how far that is, so the agent resends from there.
                 task = self.tasks.get(task_id)
             versions[task_id] = task.version
         return versions
@@ -284,11 +290,12 @@ class SiteService:
     # -- stewards ----------------------------------------------------------------------------------
     def stewarded_by(self, who: Identity) -> list[str]:
         """The sites whose reported policy names ``who`` a steward."""
-        return [
-            r.name
-            for r in self.sites.all()
-            if who.user in (r.info.get("policy") or {}).get("stewards", [])
-        ]
+        names = []
+        for record in self.sites.all():
+            stewards = (record.info.get("policy") or {}).get("stewards", [])
+            if isinstance(stewards, list) and who.user in stewards:
+                names.append(record.name)
+        return names
 
     def approvals(self, who: Identity) -> list[tuple[str, Task]]:
         """(site, task) for each task waiting for a decision by ``who`` as a steward."""
@@ -314,7 +321,13 @@ class SiteService:
         """Keep the records that continue the site's chain as the hub holds it; Conflict
         naming what is wrong when they do not. Returns the hub's head (seq, hash)."""
         head = self.sites.audit_head(site)
-        fresh = [r for r in records if int(r.get("seq", 0)) > head[0]]
+        try:
+            parsed = [AuditRecord.from_dict(r) for r in records]
+        except (TypeError, ValueError) as exc:
+            raise InvalidTask("records", f"not an audit record: {exc}") from None
+        if any(r.site != site for r in parsed):
+            raise InvalidTask("records", f"records of another site than {site}")
+        fresh = [r.to_dict() for r in parsed if r.seq > head[0]]
         if fresh:
             problems = continue_from(head, fresh)
             errors = [p for p in problems if not p.is_warning]

@@ -63,7 +63,11 @@ def new_keypair() -> tuple[str, str]:
 
 
 def seal_file(path: Path, public_key: str) -> None:
-    """Replace the file at ``path`` by its sealed form (atomically)."""
+    """Replace the file at ``path`` by its sealed form (atomically); a file sealed already is
+    left as it is."""
+    with path.open("rb") as fh:
+        if fh.read(len(MAGIC)) == MAGIC:
+            return  # sealed already (a release retried after a crash)
     size = path.stat().st_size
     if size > MAX_SEALED_BYTES:
         raise SealingError(

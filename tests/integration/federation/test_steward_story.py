@@ -206,7 +206,11 @@ def test_the_steward_approves_and_the_result_comes_back(story: Story) -> None:
     # The outputs wait in the site's airlock until carol looked at them.
     (held,) = story.held("carol", 1)
     assert held["id"] == item["id"]
-    assert {f["path"]: f["size"] for f in held["files"]} == {"0/counts.txt": 43}
+    # The output file, and what the executor printed (which leaves with it, once released).
+    assert {f["path"]: f["size"] for f in held["files"]} == {
+        "0/counts.txt": 43,
+        "executor 0 stdout": 19,
+    }
     assert not result.exists()
     assert story.cli("alice", "task", "get", item["id"], "--json", check=True).stdout.count(
         '"RUNNING"'

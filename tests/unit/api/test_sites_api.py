@@ -274,3 +274,77 @@ def test_events_of_another_sites_task_are_ignored(fed: Federation) -> None:
     body = {"tasks": [{"task_id": task_id, "first_seq": 2, "events": [event]}]}
     assert fed.agent("events", body, token=other.json()["token"]).json() == {"versions": {}}
     assert fed.task(task_id)["state"] == "QUEUED"
+
+
+# -- found by review: each was a hole ---------------------------------------------------------
+
+
+def test_a_site_task_may_not_name_another_users_hub_files(fed: Federation) -> None:
+    space = fed.hub.files.create_space("bob")
+    fed.hub.files.write(space, "secret.txt", iter([b"bob's"]))
+    body = {
+        "inputs": [{"path": "/in/s", "url": f"hub://{space}/secret.txt"}],
+        "executors": [{"image": "i", "command": ["true"]}],
+        "resources": {"backend_parameters": {"site": "site-a"}},
+    }
+    answer = fed.client.post(f"{TES}/tasks", json=body, headers=bearer(fed.alice))
+    assert answer.status_code == 400, answer.text
+    assert "inputs[0].url" in answer.json()["detail"]
+
+
+def test_backend_parameters_that_differ_only_in_case_are_refused(fed: Federation) -> None:
+    body = {
+        "executors": [{"image": "i", "command": ["true"]}],
+        "resources": {
+            "backend_parameters": {"site": "site-a", "network": "none", "NETWORK": "host"}
+        },
+    }
+    answer = fed.client.post(f"{TES}/tasks", json=body, headers=bearer(fed.alice))
+    assert answer.status_code == 400
+    assert "given twice" in answer.json()["detail"]
+
+
+def test_malformed_agent_reports_are_400s_not_500s(fed: Federation) -> None:
+    assert fed.agent("heartbeat", {"policy": {"stewards": 5}}).status_code == 400
+    assert fed.agent("heartbeat", {"datasets": [{"name": {"x": 1}}]}).status_code == 400
+    bad_batches = [
+        {"tasks": [{"task_id": "x", "first_seq": 0, "events": []}]},
+        {
+            "tasks": [
+                {
+                    "task_id": "x",
+                    "first_seq": 2,
+                    "events": [{"kind": "nope", "time": "2026-01-01T00:00:00Z"}],
+                }
+            ]
+        },
+        {
+            "tasks": [
+                {
+                    "task_id": "x",
+                    "first_seq": 2,
+                    "events": [{"kind": "state", "time": "2026-01-01T00:00:00"}],
+                }
+            ]
+        },
+        {"tasks": [{"first_seq": 2, "events": []}]},
+    ]
+    for body in bad_batches:
+        assert fed.agent("events", body).status_code == 400, body
+    assert fed.agent("audit", {"records": [{"seq": "x"}]}).status_code == 400
+    # The steward listings still work for everyone.
+    assert fed.client.get("/api/v1/approvals", headers=bearer(fed.alice)).status_code == 200
+
+
+def test_a_state_event_without_a_state_is_refused_without_harm(fed: Federation) -> None:
+    task_id = fed.submit(
+        {
+            "executors": [{"image": "i", "command": ["true"]}],
+            "resources": {"backend_parameters": {"site": "site-a"}},
+        }
+    )
+    bad = {"kind": "state", "time": "2026-01-01T00:00:00Z", "data": {}}
+    answer = fed.agent("events", {"tasks": [{"task_id": task_id, "first_seq": 2, "events": [bad]}]})
+    assert answer.status_code == 200
+    assert answer.json()["versions"] == {task_id: 1}
+    assert fed.task(task_id)["state"] == "QUEUED"

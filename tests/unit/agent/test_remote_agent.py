@@ -183,7 +183,9 @@ def test_other_backend_parameters_survive_the_site_parameter(fed: Federation) ->
     task = fed.submit(Resources(backend_parameters={"site": "site-a", "max_attempts": "2"}))
     take_all(agent)
     resources = agent.core.store.get(task.id).spec.resources
-    assert resources is not None and resources.backend_parameters == {"max_attempts": "2"}
+    # network=none is set for every task that reads a dataset, whatever it asked.
+    assert resources is not None
+    assert resources.backend_parameters == {"max_attempts": "2", "network": "none"}
 
 
 def test_a_second_hand_out_of_a_task_is_a_no_op(fed: Federation) -> None:

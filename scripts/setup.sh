@@ -16,7 +16,7 @@ exec </dev/null # never wait for a prompt (CI has no stdin)
 
 PYTHON="${PYTHON:-python3}"
 DEBS=(docker.io bubblewrap busybox-static python3-venv docker-registry skopeo qemu-utils podman runc
-	slurm-wlm munge)
+	slurm-wlm munge chromium)
 TEST_IMAGE="toolferry-test/busybox:1"
 DOCKERD_LOG="/var/log/toolferry-dockerd.log"
 # The PostgreSQL the store's tests use (tests/helpers/services.py check_postgres): trust from

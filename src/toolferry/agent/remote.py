@@ -447,6 +447,26 @@ class Agent:
             event = Event.state(task_id, State.CANCELED, "canceled by the user")
             self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, 2, [event])]})
             return
+        held = self.airlock.pending().get(task_id)
+        if held is not None and not held.get("released") and task.state in _REVIEWED:
+            # Ended here, its outputs waiting for review: they never leave; the task ends.
+            self.audit.append(
+                AuditKind.OUTPUT_REJECT,
+                task_id=task_id,
+                actor=task.owner,
+                details={"reason": "canceled by the user"},
+            )
+            acked = int(self.outbox.pending().get(task_id, task.version - 1))
+            ending = [
+                Event.state(task_id, State.CANCELING),
+                Event.state(
+                    task_id, State.CANCELED, "canceled by the user; its outputs never left the site"
+                ),
+            ]
+            self.link.call("/api/v1/agent/events", {"tasks": [_batch(task_id, acked + 1, ending)]})
+            self.outbox.update({}, forget={task_id})
+            self.airlock.forget(task_id)
+            return
         self.core.site.cancel(task)
 
     # -- events back -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.openapi.utils import get_openapi
 
-from toolferry import __version__
+from toolferry import __version__, web
 from toolferry.api import (
     credentials,
     environment_content,
@@ -126,6 +126,7 @@ def create_app(hub: Any) -> FastAPI:
     execution.install(app)
     site.install(app)
     sites.install(app)
+    web.install(app)
     _document_400_not_422(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and readiness")

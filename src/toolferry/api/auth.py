@@ -15,6 +15,11 @@ from toolferry.security.identity import LOCAL, Identity
 from toolferry.security.tokens import TokenService
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toolferry"'}
+SESSION_COOKIE = "toolferry_token"  # set by the web UI's sign-in (toolferry.web.session)
+
+
+def _is_ui(request: Request) -> bool:
+    return request.url.path == "/ui" or request.url.path.startswith("/ui/")
 
 
 class Authenticator:
@@ -69,6 +74,10 @@ class Authenticator:
             return LOCAL
         header = request.headers.get("authorization", "")
         secret = self._secret(header) if header else None
+        if secret is None and (request.method in ("GET", "HEAD") or _is_ui(request)):
+            # The web UI's sign-in cookie: for reads anywhere (downloads), and for the UI's
+            # own forms, which check a CSRF token; never for the API's other writes.
+            secret = request.cookies.get(SESSION_COOKIE) or None
         if secret is None:
             raise HTTPException(
                 401, "authentication required: send 'Authorization: Bearer <token>'", _CHALLENGE

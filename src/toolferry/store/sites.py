@@ -313,7 +313,12 @@ class SqlSiteStore:
             return []
         stmt = (
             select(airlock)
-            .where(airlock.c.site.in_(sites_), airlock.c.decision.is_(None))
+            .select_from(airlock.join(tasks, tasks.c.id == airlock.c.task_id))
+            .where(
+                airlock.c.site.in_(sites_),
+                airlock.c.decision.is_(None),
+                tasks.c.state.not_in([str(s) for s in State if s.terminal]),
+            )
             .order_by(airlock.c.task_id)
         )
         with self._db.read() as conn:

@@ -268,6 +268,33 @@ def test_outputs_the_steward_keeps_never_leave_the_site(story: Story) -> None:
     assert "kept at site partner-c by carol: row-level data" in reason, (reason, stderr)
 
 
+def test_a_cancel_while_outputs_wait_for_review_keeps_them_at_the_site(story: Story) -> None:
+    result = story.root / "never.txt"
+    investigator = story.popen(
+        "alice",
+        "run",
+        "-i",
+        "/data/scores.csv=dataset://partner-c/adni/scores.csv",
+        "-o",
+        f"/out/n.txt={result}",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "wc -l /data/scores.csv > /out/n.txt",
+    )
+    (item,) = story.waiting("carol", 1)
+    story.cli("carol", "approvals", "approve", item["id"])
+    story.held("carol", 1)
+    story.cli("alice", "task", "cancel", item["id"])
+    investigator.communicate(timeout=120)
+    task = json.loads(story.cli("alice", "task", "get", item["id"], "--json").stdout)
+    assert task["state"] == "CANCELED"
+    assert "never left the site" in " ".join(task["logs"][-1]["system_logs"])
+    assert not result.exists()
+    assert story.cli("carol", "outputs", "list", "--json").stdout.strip() == "[]"
+
+
 def test_the_audit_log_verifies_and_tampering_shows(story: Story) -> None:
     log = story.root / "agent" / "audit.log"
     deadline = time.monotonic() + 30

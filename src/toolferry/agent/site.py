@@ -253,6 +253,10 @@ class Site:
 
     def _done(self, task: Task) -> None:
         self._release(task.id)
+        if not self.backends[self.backend_of(task)].capabilities.workers_in_hub:
+            # A job's worker may have been killed before it stopped its executor (the
+            # scheduler's kill after a cancel): an ended task keeps nothing running.
+            self._stop_leftover(task)
 
     def _stop_leftover(self, task: Task) -> None:
         """Remove what a lost worker's executors left running, when this site's runtime can

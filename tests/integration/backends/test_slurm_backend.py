@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from tests.integration.backends.support import released, wait
+from tests.integration.tes.tessupport import containers_gone
 
 from toolferry.config import Settings
 from toolferry.domain.errors import InvalidTask
@@ -111,6 +112,7 @@ def test_cancel_stops_a_running_job_and_its_executor(hub: Hub) -> None:
     assert time.monotonic() - started < 30
     released(hub, task.id)
     assert squeue(f"toolferry-{task.id}-1", "%T") in ("CANCELLED", "COMPLETED")
+    assert containers_gone(task.id), "the canceled task's container still runs"
 
 
 def test_cancel_of_a_task_whose_job_waits_removes_the_job(hub: Hub) -> None:

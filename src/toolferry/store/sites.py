@@ -242,19 +242,15 @@ class SqlSiteStore:
     def decisions(self, site: str) -> list[dict[str, str]]:
         """Decisions on the site's tasks that are still QUEUED at the hub (the agent has yet to
         act on them; sent again until it has)."""
+        return self._decided(site_deliveries, site, tasks.c.state == str(State.QUEUED))
+
+    def _decided(self, table: Any, site: str, still: Any) -> list[dict[str, str]]:
+        """Stewards' decisions recorded in ``table`` (deliveries or the airlock) for the
+        site's tasks whose state satisfies ``still``, as the agent receives them."""
         stmt = (
-            select(
-                site_deliveries.c.task_id,
-                site_deliveries.c.decision,
-                site_deliveries.c.decided_by,
-                site_deliveries.c.reason,
-            )
-            .select_from(site_deliveries.join(tasks, tasks.c.id == site_deliveries.c.task_id))
-            .where(
-                site_deliveries.c.site == site,
-                site_deliveries.c.decision.is_not(None),
-                tasks.c.state == str(State.QUEUED),
-            )
+            select(table.c.task_id, table.c.decision, table.c.decided_by, table.c.reason)
+            .select_from(table.join(tasks, tasks.c.id == table.c.task_id))
+            .where(table.c.site == site, table.c.decision.is_not(None), still)
         )
         with self._db.read() as conn:
             rows = conn.execute(stmt).all()
@@ -351,23 +347,5 @@ class SqlSiteStore:
 
     def output_decisions(self, site: str) -> list[dict[str, str]]:
         """Decisions on the site's held outputs whose tasks have not ended at the hub."""
-        stmt = (
-            select(airlock.c.task_id, airlock.c.decision, airlock.c.decided_by, airlock.c.reason)
-            .select_from(airlock.join(tasks, tasks.c.id == airlock.c.task_id))
-            .where(
-                airlock.c.site == site,
-                airlock.c.decision.is_not(None),
-                tasks.c.state.not_in([str(s) for s in State if s.terminal]),
-            )
-        )
-        with self._db.read() as conn:
-            rows = conn.execute(stmt).all()
-        return [
-            {
-                "id": r.task_id,
-                "decision": r.decision,
-                "steward": r.decided_by,
-                "reason": r.reason or "",
-            }
-            for r in rows
-        ]
+        open_ = tasks.c.state.not_in([str(s) for s in State if s.terminal])
+        return self._decided(airlock, site, open_)
